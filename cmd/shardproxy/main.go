@@ -1,0 +1,175 @@
+// Command shardproxy is a fast, lightweight proxy for the Redis and
+// Memcached protocols: a drop-in replacement for twemproxy (nutcracker).
+//
+// It takes nutcracker's flags and configuration file; see the README.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/shardproxy/shardproxy/internal/config"
+	"github.com/shardproxy/shardproxy/internal/logging"
+	"github.com/shardproxy/shardproxy/internal/proxy"
+	"github.com/shardproxy/shardproxy/internal/stats"
+)
+
+// version is the release; `make build` sets it with -ldflags "-X main.version=…".
+var version = "0.1.0-dev"
+
+// drainTimeout bounds how long SIGINT / SIGTERM wait for in-flight requests.
+const drainTimeout = 5 * time.Second
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+func banner(w io.Writer) {
+	fmt.Fprintf(w, "This is shardproxy-%s\n%s %s/%s (nutcracker-0.5.0 compatible)\n\n",
+		version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// run is the whole program; it returns the exit status.
+func run(args []string, stderr io.Writer) int {
+	opts, err := parseArgs(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "shardproxy: %s\n", err)
+		fmt.Fprint(stderr, usageText())
+		return 1
+	}
+	switch {
+	case opts.help:
+		banner(stderr)
+		fmt.Fprint(stderr, usageText())
+		return 0
+	case opts.version:
+		banner(stderr)
+		return 0
+	case opts.describeStats:
+		banner(stderr)
+		stats.Describe(stderr)
+		return 0
+	}
+
+	cfg, err := config.Load(opts.confFile)
+	if opts.testConf {
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			fmt.Fprintf(stderr, "shardproxy: configuration file '%s' syntax is invalid\n", opts.confFile)
+			return 1
+		}
+		fmt.Fprintf(stderr, "shardproxy: configuration file '%s' syntax is ok\n", opts.confFile)
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		fmt.Fprintf(stderr, "shardproxy: configuration file '%s' syntax is invalid\n", opts.confFile)
+		return 1
+	}
+
+	child := daemonChild()
+	if opts.daemonize && child == nil {
+		return daemonize(stderr)
+	}
+	// Undo what start-up did (pid file, log file) in reverse order, before
+	// a daemon tells its parent that it failed: the parent exits as soon as
+	// it hears, and must not find a stale pid file.
+	var undo []func()
+	cleanup := func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+		undo = nil
+	}
+	defer cleanup()
+	failStart := func(err error) int {
+		cleanup()
+		if child != nil {
+			child.fail(err)
+		}
+		fmt.Fprintf(stderr, "shardproxy: %v\n", err)
+		return 1
+	}
+
+	logFile, err := logging.OpenFile(opts.output)
+	if err != nil {
+		return failStart(err)
+	}
+	undo = append(undo, func() { logFile.Close() })
+	verbosity := logging.NewVerbosity(opts.verbosity)
+	logger := logging.NewLogger(logFile, verbosity)
+
+	if opts.pidFile != "" {
+		if err := writePidFile(opts.pidFile); err != nil {
+			return failStart(err)
+		}
+		undo = append(undo, func() { removePidFile(opts.pidFile, logger) })
+	}
+
+	px, err := proxy.New(cfg, proxy.Options{Logger: logger, BufSize: opts.mbufSize})
+	if err != nil {
+		return failStart(err)
+	}
+	// Subscribe before listening so that a signal sent as soon as the
+	// listeners accept is never lost.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	if err := px.Start(); err != nil {
+		logger.Error("start failed", "err", err)
+		return failStart(err)
+	}
+	logging.Log(logger, logging.Notice, "shardproxy started",
+		"version", version, "pid", os.Getpid(), "conf", opts.confFile, "pools", len(cfg.Pools), "verbosity", verbosity.Get())
+	if child != nil {
+		child.ready()
+	}
+	return serve(px, sigs, logFile, verbosity, logger)
+}
+
+// serve handles signals until SIGINT or SIGTERM, then drains and stops px.
+func serve(px *proxy.Proxy, sigs <-chan os.Signal, logFile *logging.File, verbosity *logging.Verbosity, logger *slog.Logger) int {
+	for sig := range sigs {
+		switch sig {
+		case syscall.SIGHUP:
+			if err := logFile.Reopen(); err != nil {
+				logger.Error("reopening log file failed", "path", logFile.Path(), "err", err)
+			} else {
+				logging.Log(logger, logging.Notice, "log file reopened", "signal", "SIGHUP", "path", logFile.Path())
+			}
+		case syscall.SIGTTIN:
+			v := verbosity.Add(1)
+			logging.Log(logger, logging.Notice, "verbosity raised", "signal", "SIGTTIN", "verbosity", v)
+		case syscall.SIGTTOU:
+			v := verbosity.Add(-1)
+			logging.Log(logger, logging.Notice, "verbosity lowered", "signal", "SIGTTOU", "verbosity", v)
+		case syscall.SIGINT, syscall.SIGTERM:
+			logging.Log(logger, logging.Notice, "shutting down", "signal", sig.String(), "drain_timeout", drainTimeout)
+			ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+			go func() {
+				// A second SIGINT / SIGTERM stops waiting for in-flight requests.
+				for s := range sigs {
+					if s == syscall.SIGINT || s == syscall.SIGTERM {
+						cancel()
+						return
+					}
+				}
+			}()
+			err := px.Shutdown(ctx)
+			cancel()
+			if err != nil {
+				logging.Log(logger, logging.Warn, "drain incomplete; remaining connections closed", "err", err)
+			}
+			logging.Log(logger, logging.Notice, "shardproxy stopped")
+			return 0
+		}
+	}
+	return 0
+}

@@ -1,0 +1,86 @@
+// Package proxy runs shardproxy's pools: listeners, client sessions, routing
+// to backend servers.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/shardproxy/shardproxy/internal/config"
+)
+
+// Options are the process-wide settings the pools share.
+type Options struct {
+	Logger  *slog.Logger
+	BufSize int // I/O buffer size in bytes (-m, nutcracker's mbuf size)
+}
+
+// Proxy is a set of pools built from one configuration.
+type Proxy struct {
+	opts  Options
+	pools []*Pool
+
+	mu      sync.Mutex
+	started bool
+}
+
+// New builds the pools of cfg without opening any socket.
+func New(cfg *config.Config, opts Options) (*Proxy, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.BufSize <= 0 {
+		opts.BufSize = 16384
+	}
+	p := &Proxy{opts: opts}
+	for _, pc := range cfg.Pools {
+		p.pools = append(p.pools, newPool(pc, opts))
+	}
+	return p, nil
+}
+
+// Pools returns the pools, in configuration order.
+func (p *Proxy) Pools() []*Pool { return p.pools }
+
+// Start opens every pool's listener and starts accepting clients. If any
+// listener cannot be opened, those already open are closed and the error
+// names the pool and address.
+func (p *Proxy) Start() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.started {
+		return errors.New("proxy already started")
+	}
+	for i, pool := range p.pools {
+		if err := pool.listen(); err != nil {
+			for _, opened := range p.pools[:i] {
+				opened.closeListener()
+			}
+			return fmt.Errorf("pool %q: listen on %s: %w", pool.cfg.Name, pool.cfg.Listen, err)
+		}
+	}
+	for _, pool := range p.pools {
+		pool.startAccepting()
+	}
+	p.started = true
+	return nil
+}
+
+// Shutdown stops accepting new clients, waits until every session has
+// finished its in-flight requests or ctx is done, then closes what is left.
+// It returns ctx's error when sessions had to be cut off.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	for _, pool := range p.pools {
+		pool.closeListener()
+	}
+	var err error
+	for _, pool := range p.pools {
+		if e := pool.drain(ctx); e != nil && err == nil {
+			err = e
+		}
+	}
+	return err
+}
