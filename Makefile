@@ -1,0 +1,54 @@
+# shardproxy — see README.md. The two commands a user needs: `make demo`, `make test`.
+
+GO          ?= go
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0-dev)
+LDFLAGS     := -X main.version=$(VERSION)
+GOBIN       := $(shell $(GO) env GOPATH)/bin
+STATICCHECK := $(GOBIN)/staticcheck
+STATICCHECK_VERSION := 2026.2.2
+FUZZTIME    ?= 60s
+export PATH := $(PATH):$(GOBIN):/usr/sbin:/sbin
+
+.PHONY: all build test lint vet staticcheck fmt-check demo fuzz deps-test deps-demo clean
+
+all: build
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/shardproxy ./cmd/shardproxy
+
+# Installs missing servers (as root) and runs every check CI runs.
+test: deps-test lint
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+lint: fmt-check vet staticcheck
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck: $(STATICCHECK)
+	$(STATICCHECK) ./...
+
+$(STATICCHECK):
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+deps-test:
+	@scripts/install-deps.sh test
+
+deps-demo:
+	@scripts/install-deps.sh demo
+
+# Starts 3 redis-server and 2 memcached on loopback, then shardproxy in the
+# foreground with conf/demo.yml; Ctrl-C stops everything it started.
+demo: deps-demo build
+	@scripts/demo.sh
+
+# Long fuzzing: every fuzz target for FUZZTIME each (make fuzz FUZZTIME=10m).
+fuzz:
+	@scripts/fuzz.sh $(FUZZTIME)
+
+clean:
+	rm -rf bin
