@@ -9,7 +9,7 @@ STATICCHECK_VERSION := 2026.2.2
 FUZZTIME    ?= 60s
 export PATH := $(PATH):$(GOBIN):/usr/sbin:/sbin
 
-.PHONY: all build test lint vet staticcheck fmt-check demo fuzz deps-test deps-demo clean
+.PHONY: all build test lint vet staticcheck fmt-check demo fuzz vectors deps-test deps-demo clean
 
 all: build
 
@@ -28,9 +28,11 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags placementgen ./internal/hashkit/
 
 staticcheck: $(STATICCHECK)
 	$(STATICCHECK) ./...
+	$(STATICCHECK) -tags placementgen ./internal/hashkit/
 
 $(STATICCHECK):
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
@@ -49,6 +51,11 @@ demo: deps-demo build
 # Long fuzzing: every fuzz target for FUZZTIME each (make fuzz FUZZTIME=10m).
 fuzz:
 	@scripts/fuzz.sh $(FUZZTIME)
+
+# Regenerates internal/hashkit/testdata/nutcracker/ from the real nutcracker
+# over real redis-server and memcached (~15 s).
+vectors: deps-test
+	$(GO) test -tags placementgen -run TestGeneratePlacementVectors -count=1 ./internal/hashkit/
 
 clean:
 	rm -rf bin
