@@ -43,14 +43,14 @@ func ketamaPoints(w, total uint32, nlive int) uint32 {
 	return uint32(int64(x))
 }
 
-// buildKetama builds the continuum: for each live server in configuration
-// order, for i in 0..points/4-1, the MD5 of "<name>-<i>" gives four points
+// buildKetama builds the continuum: for each live server in twemproxy's
+// server order, for i in 0..points/4-1, the MD5 of "<name>-<i>" gives four points
 // (digest bytes 4a..4a+3, little-endian). Points are sorted by value; equal
-// values keep insertion order (configuration order, then i), which is what
+// values keep insertion order (twemproxy's server order, then i), which is what
 // glibc's qsort — a stable merge sort for arrays this small — does with
 // twemproxy's value-only comparator. It matters: a tie decides which server
 // owns the whole arc ending at that value.
-func buildKetama(nodes []Node, live []bool) (points []uint32, owner []int32) {
+func buildKetama(nodes []Node, live []bool, order []int) (points []uint32, owner []int32) {
 	var total uint32
 	nlive := 0
 	for i, n := range nodes {
@@ -75,7 +75,8 @@ func buildKetama(nodes []Node, live []bool) (points []uint32, owner []int32) {
 	keyed := make([]uint64, 0, npoints)
 	seqOwner := make([]int32, 0, npoints)
 	var buf [ketamaMaxHostLen + 24]byte
-	for i, n := range nodes {
+	for _, i := range order {
+		n := nodes[i]
 		for h := range counts[i] / 4 {
 			s := ketamaHost(buf[:0], n.Name, h)
 			d := md5.Sum(s)

@@ -1,7 +1,7 @@
 package hashkit
 
 // buildModula returns the running sum of the live servers' weights, in
-// configuration order. twemproxy's modula_update builds an array with one
+// twemproxy's server order (TwemproxyOrder). twemproxy's modula_update builds an array with one
 // slot per unit of weight (server i fills weight_i consecutive slots) and
 // modula_dispatch takes slot[hash % total]; the running sums describe the
 // same slots without allocating one per unit of weight.

@@ -276,7 +276,8 @@ func genStartRedis(t *testing.T, port int) *testutil.Server {
 
 // genRedisLists returns the Redis server lists: 1, 3, 10 and 25 servers of
 // weight 1, weights 1,1,2,3, named servers (with a weight of 2 among them,
-// since names do not replace weights), and hash_tag "{}". Every single
+// since names do not replace weights), ports configured downwards, and
+// hash_tag "{}". Every single
 // server of each list is ejected in a scenario of its own.
 func genRedisLists(base int) []*genList {
 	server := func(i, weight int, name string) genServer {
@@ -307,9 +308,17 @@ func genRedisLists(base int) []*genList {
 	for i, n := range []struct {
 		name   string
 		weight int
-	}{{"alpha", 1}, {"beta-2", 1}, {"gamma_3", 2}, {"10.0.0.1:6379", 1}} {
+	}{{"gamma_3", 2}, {"alpha", 1}, {"10.0.0.1:6379", 1}, {"beta-2", 1}} {
 		named.servers = append(named.servers, server(i, n.weight, n.name))
 		named.eject = append(named.eject, i)
+	}
+	// nutcracker sorts a pool's servers by name (shorter first) before
+	// building the ring: lists out of that order (the names above, and
+	// ports configured downwards) show modula's slots follow it.
+	reversed := &genList{id: "rev3121"}
+	for j, i := range []int{3, 2, 1, 0} {
+		reversed.servers = append(reversed.servers, server(i, []int{3, 1, 2, 1}[j], ""))
+		reversed.eject = append(reversed.eject, j)
 	}
 	tagged := plain("tag", ones(4)...)
 	tagged.hashTag = "{}"
@@ -320,6 +329,7 @@ func genRedisLists(base int) []*genList {
 		plain("n25", ones(25)...),
 		plain("w1123", 1, 1, 2, 3),
 		named,
+		reversed,
 		tagged,
 	}
 }

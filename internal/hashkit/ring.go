@@ -1,9 +1,12 @@
 package hashkit
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 )
 
 // Distribution is a pool's `distribution:` — how a hash becomes a server.
@@ -102,7 +105,7 @@ type Ring struct {
 	cumWeight []uint32
 
 	// random (and modula): configured indexes of the live servers, in
-	// configuration order.
+	// twemproxy's server order (TwemproxyOrder).
 	liveIdx []int32
 }
 
@@ -152,6 +155,9 @@ func NewRing(spec Spec, nodes []Node, live []bool) (*Ring, error) {
 	}
 	for i := range r.live {
 		r.live[i] = live == nil || live[i]
+	}
+	order := TwemproxyOrder(r.nodes)
+	for _, i := range order {
 		if r.live[i] {
 			r.nlive++
 			r.liveIdx = append(r.liveIdx, int32(i))
@@ -159,11 +165,35 @@ func NewRing(spec Spec, nodes []Node, live []bool) (*Ring, error) {
 	}
 	switch spec.Distribution {
 	case Ketama:
-		r.points, r.owner = buildKetama(r.nodes, r.live)
+		r.points, r.owner = buildKetama(r.nodes, r.live, order)
 	case Modula:
 		r.cumWeight = buildModula(r.nodes, r.liveIdx)
 	}
 	return r, nil
+}
+
+// TwemproxyOrder returns the indexes of nodes in the order twemproxy keeps
+// a pool's servers: sorted by ring name, shorter names first, then
+// bytewise (its string_compare). nutcracker sorts the server list that way
+// when it checks for duplicate names (conf_validate_server) and never
+// restores the configuration order, so the modula slots, the random draw's
+// live list and the winner of tied ketama points all follow it: with
+// servers 127.0.0.1:7002 and 127.0.0.1:7001 configured in that order,
+// modula's slot 0 belongs to :7001. Equal names (which a configuration
+// rejects) keep their configuration order.
+func TwemproxyOrder(nodes []Node) []int {
+	order := make([]int, len(nodes))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		na, nb := nodes[a].Name, nodes[b].Name
+		if len(na) != len(nb) {
+			return cmp.Compare(len(na), len(nb))
+		}
+		return strings.Compare(na, nb)
+	})
+	return order
 }
 
 // Rebuild returns a ring with the same spec and servers as r and a new live

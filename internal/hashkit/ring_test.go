@@ -106,18 +106,37 @@ func TestKetamaRing(t *testing.T) {
 	}
 }
 
-// Two servers whose names give the same point value (0x540c3e1f): the
-// first configured wins the tie, whatever the order — glibc's stable qsort.
+// Two servers whose names give the same point value (0x540c3e1f): the one
+// first in twemproxy's server order (TwemproxyOrder: node-546) wins the tie
+// whatever the configuration order — glibc's stable qsort over nutcracker's
+// name-sorted server array.
 func TestKetamaTie(t *testing.T) {
 	const tie = 0x540c3e1f
 	for _, names := range [][2]string{{"node-546", "node-699"}, {"node-699", "node-546"}} {
 		r := mustRing(t, Spec{Hash: MD5, Distribution: Ketama}, []Node{{names[0], 1}, {names[1], 1}}, nil)
+		winner := int32(slices.Index(names[:], "node-546"))
 		i := slices.Index(r.points, tie)
-		if i < 0 || r.points[i+1] != tie || r.owner[i] != 0 || r.owner[i+1] != 1 {
-			t.Fatalf("%v: tie not found in configuration order", names)
+		if i < 0 || r.points[i+1] != tie || r.owner[i] != winner || r.owner[i+1] != 1-winner {
+			t.Fatalf("%v: tie not in twemproxy's server order", names)
 		}
-		if got := r.Lookup(tie); got != 0 {
-			t.Errorf("%v: Lookup(tie) = %d, want 0", names, got)
+		if got := r.Lookup(tie); got != int(winner) {
+			t.Errorf("%v: Lookup(tie) = %d, want %d", names, got, winner)
+		}
+	}
+}
+
+// nutcracker sorts a pool's servers by name (shorter first), so modula's
+// slots follow that order, not the configuration's.
+func TestTwemproxyOrder(t *testing.T) {
+	nodes := []Node{{"127.0.0.1:7002", 1}, {"named", 2}, {"127.0.0.1:7001", 1}, {"10.0.0.1:6379", 1}}
+	if got, want := TwemproxyOrder(nodes), []int{1, 3, 2, 0}; !slices.Equal(got, want) {
+		t.Fatalf("TwemproxyOrder = %v, want %v", got, want)
+	}
+	r := mustRing(t, Spec{Hash: FNV1a_64, Distribution: Modula}, nodes, nil)
+	// Slots: named, named, 10.0.0.1:6379, 127.0.0.1:7001, 127.0.0.1:7002.
+	for h, want := range []int{1, 1, 3, 2, 0} {
+		if got := r.Lookup(uint32(h)); got != want {
+			t.Errorf("modula slot %d: server %d, want %d", h, got, want)
 		}
 	}
 }

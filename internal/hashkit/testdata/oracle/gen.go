@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -237,6 +238,15 @@ func writeRings(o *oracle, path, header string) {
 # hash <hash hex> <server>                              ketama_dispatch / modula_dispatch
 `)
 	for _, c := range cases {
+		// nutcracker's configuration loader sorts a pool's servers by name
+		// (shorter first, then bytewise) before the ring sees them; hand
+		// the oracle the servers in that order, as nutcracker would.
+		slices.SortStableFunc(c.nodes, func(a, b node) int {
+			if len(a.name) != len(b.name) {
+				return len(a.name) - len(b.name)
+			}
+			return strings.Compare(a.name, b.name)
+		})
 		tagHex := "-"
 		if c.tag != "" {
 			tagHex = hex.EncodeToString([]byte(c.tag))
