@@ -1,5 +1,17 @@
 module github.com/shardproxy/shardproxy
 
-go 1.26
+go 1.26.0
 
-require gopkg.in/yaml.v3 v3.0.1
+require (
+	// Tests only: integration tests drive the proxy with a real Redis client.
+	github.com/redis/go-redis/v9 v9.23.0
+	// The configuration parser: yaml.v3's node API gives the line numbers
+	// that every configuration error names.
+	gopkg.in/yaml.v3 v3.0.1
+)
+
+require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
+)

@@ -1,0 +1,24 @@
+package rediscmd
+
+// connectionCommands are the connection commands. PING, ECHO, QUIT, AUTH
+// and SELECT are answered by the proxy. twemproxy answers PING (only without
+// a message) and AUTH itself, closes the connection without a reply on
+// QUIT, and closes it as on a parse error on ECHO, SELECT and PING with a
+// message.
+var connectionCommands = []Command{
+	{Name: "asking", Arity: 1, Kind: Unsupported, Reason: ReasonCluster},
+	// AUTH is checked against the pool's redis_auth, as twemproxy does.
+	{Name: "auth", Arity: -2, Kind: Local, Twemproxy: true},
+	{Name: "echo", Arity: 2, Kind: Local},
+	{Name: "hello", Arity: -1, Kind: Unsupported, Reason: ReasonConnection},
+	// PING replies +PONG, or its message as a bulk string. Redis checks
+	// the argument count itself, hence MaxArgs.
+	{Name: "ping", Arity: -1, MaxArgs: 2, Kind: Local, Twemproxy: true},
+	// QUIT replies +OK, as Redis does, and closes the connection.
+	{Name: "quit", Arity: -1, Kind: Local, Twemproxy: true},
+	{Name: "readonly", Arity: 1, Kind: Unsupported, Reason: ReasonCluster},
+	{Name: "readwrite", Arity: 1, Kind: Unsupported, Reason: ReasonCluster},
+	{Name: "reset", Arity: 1, Kind: Unsupported, Reason: ReasonConnection},
+	// SELECT: the pool serves the one database its redis_db names.
+	{Name: "select", Arity: 2, Kind: Local},
+}

@@ -1,0 +1,137 @@
+package rediscmd
+
+import (
+	"strings"
+	"testing"
+)
+
+// mayHaveSeveralKeys reports whether a request of c can name more than one
+// key.
+func mayHaveSeveralKeys(c *Command) bool {
+	k := c.Keys
+	return k.FirstKey > 0 && k.LastKey != k.FirstKey || k.NumKeysAt > 0 || k.Extra != nil
+}
+
+func hasKeys(c *Command) bool {
+	return c.Keys.FirstKey > 0 || c.Keys.NumKeysAt > 0 || c.Keys.Extra != nil
+}
+
+// TestTableRows checks the invariants every row must keep.
+func TestTableRows(t *testing.T) {
+	seen := make(map[string]bool)
+	for _, c := range All() {
+		name := c.Name
+		if seen[name] {
+			t.Errorf("%s: listed twice", name)
+		}
+		seen[name] = true
+		if name != strings.ToLower(name) || name == "" {
+			t.Errorf("%q: names are lower case and not empty", name)
+		}
+		container, sub, isSub := strings.Cut(name, "|")
+		if len(sub) > maxNameLen || len(container) > maxNameLen {
+			t.Errorf("%s: longer than maxNameLen %d", name, maxNameLen)
+		}
+		if isSub {
+			p := Lookup([]byte(container))
+			if p == nil || p.Sub([]byte(sub)) != c {
+				t.Errorf("%s: not found as a subcommand of %q", name, container)
+			}
+			if c.HasSubcommands() {
+				t.Errorf("%s: subcommands do not nest", name)
+			}
+		} else if Lookup([]byte(name)) != c {
+			t.Errorf("%s: Lookup does not find it", name)
+		}
+		if c.Arity == 0 {
+			t.Errorf("%s: arity 0", name)
+		}
+		if c.MaxArgs != 0 && (c.Arity > 0 || c.MaxArgs < -c.Arity) {
+			t.Errorf("%s: MaxArgs %d contradicts arity %d", name, c.MaxArgs, c.Arity)
+		}
+		if c.Kind > Keyless {
+			t.Errorf("%s: kind %v", name, c.Kind)
+		}
+		switch {
+		case c.Kind == Unsupported && c.Reason == NoReason && !c.HasSubcommands():
+			t.Errorf("%s: unsupported without a reason", name)
+		case c.Kind != Unsupported && c.Reason != NoReason:
+			t.Errorf("%s: %v with a reason", name, c.Kind)
+		case c.Kind == Unsupported && c.Reason != NoReason && c.Err() == nil:
+			t.Errorf("%s: no error reply", name)
+		case c.Kind != Unsupported && c.Err() != nil:
+			t.Errorf("%s: %v with an error reply", name, c.Kind)
+		}
+		if (c.Kind == MultiKey) != (c.Merge != MergeNone) {
+			t.Errorf("%s: kind %v with merge %v", name, c.Kind, c.Merge)
+		}
+		if (c.Kind == SingleKey || c.Kind == MultiKey) && !hasKeys(c) {
+			t.Errorf("%s: %v without keys", name, c.Kind)
+		}
+		if (c.Kind == Local || c.Kind == Keyless) && hasKeys(c) {
+			t.Errorf("%s: %v with keys", name, c.Kind)
+		}
+		if want := c.Kind == SingleKey && mayHaveSeveralKeys(c); c.Flags.Has(AllKeysOneServer) != want {
+			t.Errorf("%s: AllKeysOneServer should be %v", name, want)
+		}
+		if (c.Keys.NumKeysAt > 0) != (c.Keys.NumKeys != NumKeysNone) {
+			t.Errorf("%s: NumKeysAt %d with rule %d", name, c.Keys.NumKeysAt, c.Keys.NumKeys)
+		}
+		if c.Keys.FirstKey > 0 && c.Keys.KeyStep < 1 || c.Keys.FirstKey == 0 && (c.Keys.LastKey != 0 || c.Keys.KeyStep != 0) {
+			t.Errorf("%s: key range %+v", name, c.Keys)
+		}
+		if c.Twemproxy && c.Kind == Unsupported {
+			t.Errorf("%s: served by twemproxy but unsupported here", name)
+		}
+		if c.HasSubcommands() && c.Kind != Unsupported && c.Arity != -1 {
+			t.Errorf("%s: a container can only be served alone when its arity allows it", name)
+		}
+		if c.HasSubcommands() && c.Kind == Unsupported && c.Arity == -1 && c.Err() == nil {
+			t.Errorf("%s: a container that may be called alone needs a reason to refuse it", name)
+		}
+	}
+}
+
+// TestCounts logs how many commands each Kind has, and keeps the numbers
+// from changing unnoticed: update them with the table.
+func TestCounts(t *testing.T) {
+	byKind := make(map[Kind]int)
+	twemproxy := 0
+	for _, c := range All() {
+		if c.HasSubcommands() && c.Kind == Unsupported {
+			continue // counted through their subcommands (COMMAND is also served alone)
+		}
+		byKind[c.Kind]++
+		if c.Twemproxy {
+			twemproxy++
+		}
+	}
+	for k := Unsupported; k <= Keyless; k++ {
+		t.Logf("%-12v %3d", k, byKind[k])
+	}
+	t.Logf("%-12s %3d", "twemproxy", twemproxy)
+	if twemproxy != 136 {
+		t.Errorf("%d commands served by twemproxy, want 136", twemproxy)
+	}
+	want := map[Kind]int{Unsupported: 82, SingleKey: 171, MultiKey: 6, Local: 5, Keyless: 13}
+	for k, n := range want {
+		if byKind[k] != n {
+			t.Errorf("%v: %d commands, want %d", k, byKind[k], n)
+		}
+	}
+}
+
+func TestKindMergeReasonStrings(t *testing.T) {
+	for _, tc := range []struct{ got, want string }{
+		{SingleKey.String(), "single-key"},
+		{Kind(9).String(), "kind(9)"},
+		{MergeAllOK.String(), "all-ok"},
+		{Merge(7).String(), "merge(7)"},
+		{ReasonPubSub.String(), "pub/sub is not supported through the proxy yet"},
+		{Reason(99).String(), "reason(99)"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("got %q, want %q", tc.got, tc.want)
+		}
+	}
+}
