@@ -3,41 +3,85 @@ package proxy
 import (
 	"context"
 	"errors"
-	"io"
+	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/shardproxy/shardproxy/internal/config"
+	"github.com/shardproxy/shardproxy/internal/hashkit"
 )
 
-// Pool serves one configured pool: one listener, its client sessions and
-// (with the data path) its servers.
+// Pool serves one configured pool: a listener, its client sessions, and the
+// servers its keys are sharded over.
 type Pool struct {
-	// immutable after newPool
-	cfg    *config.Pool
-	opts   Options
-	logger *slog.Logger
+	// Immutable after newPool.
+	cfg     *config.Pool
+	opts    Options
+	logger  *slog.Logger
+	proto   protocol
+	prelude [][]byte
+	servers []*server
+	random  bool      // distribution: random (each key anywhere)
+	bufs    sync.Pool // read buffers of opts.BufSize bytes
 
-	clients atomic.Int64 // current client connections, for client_connections
+	// ring places keys on servers; an ejection publishes a new one.
+	ring atomic.Pointer[hashkit.Ring]
 
-	mu       sync.Mutex // guards the fields below
-	ln       net.Listener
-	conns    map[net.Conn]struct{}
-	closing  bool
-	sessions sync.WaitGroup
-	acceptWG sync.WaitGroup
+	clients  atomic.Int64 // current client connections, for client_connections
+	sessionN atomic.Uint64
+
+	mu        sync.Mutex // guards the fields below
+	ln        net.Listener
+	sessions  map[*session]struct{}
+	closing   bool
+	active    sync.WaitGroup // sessions
+	acceptWG  sync.WaitGroup
+	stopSweep chan struct{}
 }
 
-func newPool(cfg *config.Pool, opts Options) *Pool {
-	return &Pool{
-		cfg:    cfg,
-		opts:   opts,
-		logger: opts.Logger.With("pool", cfg.Name),
-		conns:  make(map[net.Conn]struct{}),
+func newPool(cfg *config.Pool, opts Options) (*Pool, error) {
+	p := &Pool{
+		cfg:      cfg,
+		opts:     opts,
+		logger:   opts.Logger.With("pool", cfg.Name),
+		sessions: make(map[*session]struct{}),
 	}
+	size := opts.BufSize
+	p.bufs.New = func() any { b := make([]byte, size); return &b }
+	if cfg.Redis {
+		p.proto = newRedisProtocol(p)
+	} else {
+		p.proto = newMemcacheProtocol(p)
+	}
+	p.prelude = p.proto.prelude()
+
+	hash, ok := hashkit.HashByName(cfg.Hash)
+	if !ok {
+		return nil, fmt.Errorf("pool %q: unknown hash %q", cfg.Name, cfg.Hash)
+	}
+	dist, ok := hashkit.ParseDistribution(cfg.Distribution)
+	if !ok {
+		return nil, fmt.Errorf("pool %q: unknown distribution %q", cfg.Name, cfg.Distribution)
+	}
+	p.random = dist == hashkit.Random
+	nodes := make([]hashkit.Node, 0, len(cfg.Servers))
+	for _, sc := range cfg.Servers {
+		srv := newServer(p, sc)
+		p.servers = append(p.servers, srv)
+		nodes = append(nodes, hashkit.Node{Name: srv.name, Weight: sc.Weight})
+	}
+	if len(nodes) > 0 {
+		ring, err := hashkit.NewRing(hashkit.Spec{Hash: hash, Distribution: dist, HashTag: cfg.HashTag, Rand: rand.Uint32}, nodes, nil)
+		if err != nil {
+			return nil, fmt.Errorf("pool %q: %w", cfg.Name, err)
+		}
+		p.ring.Store(ring)
+	}
+	return p, nil
 }
 
 // Name returns the pool's name from the configuration.
@@ -53,6 +97,28 @@ func (p *Pool) Addr() net.Addr {
 	return p.ln.Addr()
 }
 
+func (p *Pool) getBuf() []byte { return *(p.bufs.Get().(*[]byte)) }
+func (p *Pool) putBuf(b []byte) {
+	if cap(b) != p.opts.BufSize {
+		return // a grown buffer: let it go
+	}
+	b = b[:cap(b)]
+	p.bufs.Put(&b)
+}
+
+// pick returns the server for key, or nil when no server is live.
+func (p *Pool) pick(key []byte) *server {
+	ring := p.ring.Load()
+	if ring == nil {
+		return nil
+	}
+	i := ring.Pick(key)
+	if i < 0 {
+		return nil
+	}
+	return p.servers[i]
+}
+
 func (p *Pool) listen() error {
 	ln, err := listen(p.cfg.Listen, p.cfg.Backlog)
 	if err != nil {
@@ -65,9 +131,41 @@ func (p *Pool) listen() error {
 }
 
 func (p *Pool) startAccepting() {
+	if p.cfg.Preconnect {
+		for _, srv := range p.servers {
+			for _, c := range srv.conns {
+				c.preconnect()
+			}
+		}
+	}
+	if p.cfg.Timeout > 0 {
+		p.stopSweep = make(chan struct{})
+		go p.sweepLoop(p.stopSweep)
+	}
 	p.acceptWG.Add(1)
 	go p.acceptLoop(p.ln)
-	p.logger.Info("pool listening", "listen", p.cfg.Listen.String(), "redis", p.cfg.Redis, "servers", len(p.cfg.Servers))
+	p.logger.Info("pool listening", "listen", p.cfg.Listen.String(), "redis", p.cfg.Redis, "servers", len(p.servers))
+}
+
+// sweepTicks is how many sweeps make one timeout: a request times out
+// between timeout and timeout*(1+1/sweepTicks) after it was sent.
+const sweepTicks = 4
+
+func (p *Pool) sweepLoop(stop <-chan struct{}) {
+	t := time.NewTicker(max(p.cfg.Timeout/sweepTicks, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		for _, srv := range p.servers {
+			for _, c := range srv.conns {
+				c.sweep(sweepTicks)
+			}
+		}
+	}
 }
 
 func (p *Pool) closeListener() {
@@ -110,7 +208,14 @@ func (p *Pool) admit(conn net.Conn) {
 		p.clients.Add(-1)
 		p.logger.Warn("client refused: client_connections reached", "client", conn.RemoteAddr().String(), "limit", limit)
 		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
-		_, _ = conn.Write(p.errorReply("max number of clients reached"))
+		_, _ = conn.Write(p.proto.appendError(nil, "max number of clients reached"))
+		conn.Close()
+		return
+	}
+	s, err := newSession(p, conn, p.sessionN.Add(1))
+	if err != nil {
+		p.clients.Add(-1)
+		p.logger.Warn("client refused", "client", conn.RemoteAddr().String(), "err", err)
 		conn.Close()
 		return
 	}
@@ -121,69 +226,64 @@ func (p *Pool) admit(conn net.Conn) {
 		conn.Close()
 		return
 	}
-	p.conns[conn] = struct{}{}
-	p.sessions.Add(1)
+	p.sessions[s] = struct{}{}
+	p.active.Add(1)
 	p.mu.Unlock()
 
 	go func() {
 		defer func() {
 			p.mu.Lock()
-			delete(p.conns, conn)
+			delete(p.sessions, s)
 			p.mu.Unlock()
 			p.clients.Add(-1)
-			p.sessions.Done()
+			p.active.Done()
 		}()
-		p.serveClient(conn)
+		client := conn.RemoteAddr().String()
+		p.logger.Info("client connected", "client", client)
+		err := s.serve()
+		p.logger.Info("client closed", "client", client, "err", err)
 	}()
 }
 
-// serveClient is the client session. The data path is not built yet: the
-// client is told so in its protocol, and what it sends is discarded until it
-// hangs up or the proxy shuts down (an idle session has nothing in flight,
-// so stopping it is closing it).
-func (p *Pool) serveClient(conn net.Conn) {
-	client := conn.RemoteAddr().String()
-	p.logger.Info("client connected", "client", client)
-	_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
-	_, _ = conn.Write(p.errorReply("shardproxy: request forwarding is not implemented in this build"))
-	_, err := io.Copy(io.Discard, conn)
-	conn.Close()
-	p.logger.Info("client closed", "client", client, "err", err)
-}
-
-// errorReply formats a proxy-made error in the pool's protocol.
-func (p *Pool) errorReply(msg string) []byte {
-	if p.cfg.Redis {
-		return []byte("-ERR " + msg + "\r\n")
-	}
-	return []byte("SERVER_ERROR " + msg + "\r\n")
-}
-
-// drain stops the pool's sessions and waits for them to end, or closes them
-// when ctx is done. Sessions with nothing in flight stop at once.
+// drain stops the pool's sessions at their next request boundary and waits
+// until their requests are answered, or closes them when ctx is done. Then
+// it closes the server connections.
 func (p *Pool) drain(ctx context.Context) error {
 	p.mu.Lock()
-	for c := range p.conns {
-		// Until the data path exists no session ever has a request in
-		// flight, so stopping one is closing it.
-		c.Close()
+	for s := range p.sessions {
+		s.drain()
 	}
 	p.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
-		p.sessions.Wait()
+		p.active.Wait()
 		close(done)
 	}()
+	var err error
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
+		p.mu.Lock()
+		for s := range p.sessions {
+			s.conn.Close()
+		}
+		p.mu.Unlock()
+		// Fail what the servers still owe, so every session can finish.
+		p.closeServers()
+		<-done
+		err = ctx.Err()
 	}
-	p.mu.Lock()
-	for c := range p.conns {
-		c.Close()
+	if p.stopSweep != nil {
+		close(p.stopSweep)
 	}
-	p.mu.Unlock()
-	<-done
-	return ctx.Err()
+	p.closeServers()
+	return err
+}
+
+func (p *Pool) closeServers() {
+	for _, srv := range p.servers {
+		for _, c := range srv.conns {
+			c.close()
+		}
+	}
 }

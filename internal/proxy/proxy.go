@@ -37,7 +37,11 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	}
 	p := &Proxy{opts: opts}
 	for _, pc := range cfg.Pools {
-		p.pools = append(p.pools, newPool(pc, opts))
+		pool, err := newPool(pc, opts)
+		if err != nil {
+			return nil, err
+		}
+		p.pools = append(p.pools, pool)
 	}
 	return p, nil
 }

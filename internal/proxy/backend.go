@@ -1,0 +1,381 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/shardproxy/shardproxy/internal/config"
+)
+
+// server is one configured backend server of a pool.
+type server struct {
+	// Immutable after newServer.
+	pool  *Pool
+	cfg   config.Server
+	name  string // ring name: what stats and logs call it
+	conns []*backendConn
+}
+
+func newServer(p *Pool, cfg config.Server) *server {
+	s := &server{pool: p, cfg: cfg, name: cfg.RingName()}
+	n := max(1, p.cfg.ServerConnections)
+	for i := range n {
+		s.conns = append(s.conns, &backendConn{server: s, index: i})
+	}
+	return s
+}
+
+// connFor returns the connection a session uses for this server. A session
+// always uses the same one, so its requests to a server stay in order.
+func (s *server) connFor(sess *session) *backendConn {
+	return s.conns[sess.id%uint64(len(s.conns))]
+}
+
+// backendConn is one persistent connection to a server, shared by every
+// client of the pool: requests from all of them are appended to one buffer
+// and written together, and replies come back in the same order (FIFO).
+// The connection is dialled on first use and again after a failure.
+type backendConn struct {
+	// Immutable.
+	server *server
+	index  int
+
+	mu       sync.Mutex // guards everything below; never held across I/O
+	state    connState
+	gen      uint64 // bumped at every new connection, to ignore stale events
+	conn     net.Conn
+	wbuf     []byte   // requests not yet written
+	spare    []byte   // the other write buffer, while wbuf is being written
+	flushing bool     // a goroutine is writing wbuf
+	inflight reqQueue // requests written or waiting to be, oldest first
+	replies  uint64   // replies received on this connection: progress for the timeout sweeper
+	stalled  int      // sweeps in a row with requests in flight and no reply
+	lastSeen uint64   // replies at the previous sweep
+}
+
+type connState uint8
+
+const (
+	stateIdle       connState = iota // no connection; the next request dials
+	stateConnecting                  // dialling; requests queue in wbuf
+	stateConnected
+)
+
+// maxKeptWriteBuf bounds the write buffer kept between writes.
+const maxKeptWriteBuf = 1 << 20
+
+// enqueue appends one request's bytes and queues r for its reply. The caller
+// calls flush (through the session's dirty list) once its batch is queued.
+func (b *backendConn) enqueue(r *request, data []byte) {
+	b.mu.Lock()
+	b.wbuf = append(b.wbuf, data...)
+	b.inflight.push(r)
+	if b.state == stateIdle {
+		b.state = stateConnecting
+		b.gen++
+		go b.connect(b.gen)
+	}
+	b.mu.Unlock()
+}
+
+// flush writes everything queued, unless another goroutine is already doing
+// so (it will write ours too). The flusher yields once before taking the
+// buffer so that other clients' requests that are ready join the same write:
+// cross-client batching is what makes the server cheaper per request behind
+// the proxy than direct.
+func (b *backendConn) flush() {
+	b.mu.Lock()
+	if b.flushing || b.state != stateConnected || len(b.wbuf) == 0 {
+		b.mu.Unlock()
+		return
+	}
+	b.flushing = true
+	b.mu.Unlock()
+	runtime.Gosched()
+	b.writeLoop()
+}
+
+func (b *backendConn) writeLoop() {
+	for {
+		b.mu.Lock()
+		if len(b.wbuf) == 0 || b.state != stateConnected {
+			b.flushing = false
+			b.mu.Unlock()
+			return
+		}
+		out, conn, gen := b.wbuf, b.conn, b.gen
+		b.wbuf = b.spare[:0]
+		b.spare = nil
+		b.mu.Unlock()
+
+		_, err := conn.Write(out)
+
+		b.mu.Lock()
+		if cap(out) <= maxKeptWriteBuf && b.spare == nil {
+			b.spare = out[:0]
+		}
+		b.mu.Unlock()
+		if err != nil {
+			b.mu.Lock()
+			b.flushing = false
+			b.mu.Unlock()
+			b.fail(gen, err)
+			// A new connection may have come up while this write failed and
+			// found us flushing: its requests must not wait for the next one.
+			b.flush()
+			return
+		}
+	}
+}
+
+// connect dials the server, sends the protocol's prelude (AUTH, SELECT)
+// ahead of everything queued, and starts the reader.
+func (b *backendConn) connect(gen uint64) {
+	p := b.server.pool
+	addr := b.server.cfg.Address
+	d := net.Dialer{Timeout: p.cfg.Timeout}
+	if p.cfg.TCPKeepalive {
+		d.KeepAlive = 0 // Go's default keep-alive period
+	} else {
+		d.KeepAlive = -1
+	}
+	conn, err := d.Dial(addr.Network, addr.String())
+	if err != nil {
+		p.logger.Info("server connect failed", "server", b.server.name, "err", err)
+		b.fail(gen, err)
+		return
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	b.mu.Lock()
+	if b.gen != gen {
+		b.mu.Unlock()
+		conn.Close()
+		return
+	}
+	if pre := p.prelude; len(pre) > 0 {
+		var head []byte
+		for i := len(pre) - 1; i >= 0; i-- {
+			b.inflight.pushFront(&request{}) // sess == nil: swallowed
+		}
+		for _, cmd := range pre {
+			head = append(head, cmd...)
+		}
+		b.wbuf = append(head, b.wbuf...)
+	}
+	b.conn = conn
+	b.state = stateConnected
+	b.stalled = 0
+	b.mu.Unlock()
+	p.logger.Info("server connected", "server", b.server.name, "conn", b.index, "local", conn.LocalAddr().String())
+	go b.readLoop(conn, gen)
+	b.flush()
+}
+
+// readLoop reads replies and completes the oldest request in flight with
+// each; after every read burst, each client that got replies is written to
+// once.
+func (b *backendConn) readLoop(conn net.Conn, gen uint64) {
+	p := b.server.pool
+	parser := p.proto.newReplyParser()
+	buf := make([]byte, p.opts.BufSize)
+	n := 0
+	var touched []*session
+	for {
+		if n == len(buf) {
+			nb := make([]byte, 2*len(buf))
+			copy(nb, buf[:n])
+			buf = nb
+		}
+		m, err := conn.Read(buf[n:])
+		if err != nil {
+			b.fail(gen, err)
+			return
+		}
+		n += m
+		off := 0
+		for off < n {
+			b.mu.Lock()
+			head := b.inflight.peek()
+			b.mu.Unlock()
+			rl, perr := parser.scan(buf[off:n], head)
+			if perr == errIncomplete {
+				break
+			}
+			if perr != nil || head == nil {
+				if perr == nil {
+					perr = errors.New("unexpected data from server")
+				}
+				p.logger.Warn("bad reply from server", "server", b.server.name, "err", perr)
+				b.fail(gen, perr)
+				return
+			}
+			b.mu.Lock()
+			if b.gen != gen {
+				b.mu.Unlock()
+				return
+			}
+			r := b.inflight.pop()
+			b.replies++
+			b.mu.Unlock()
+			reply := buf[off : off+rl]
+			off += rl
+			if r.sess == nil {
+				b.checkPrelude(reply)
+				continue
+			}
+			r.reply = append(r.reply[:0], reply...)
+			if r.sess.complete(r) {
+				touched = addSession(touched, r.sess)
+			}
+		}
+		copy(buf, buf[off:n])
+		n -= off
+		for i, s := range touched {
+			s.deliver()
+			touched[i] = nil
+		}
+		touched = touched[:0]
+	}
+}
+
+func addSession(list []*session, s *session) []*session {
+	for _, t := range list {
+		if t == s {
+			return list
+		}
+	}
+	return append(list, s)
+}
+
+// checkPrelude logs a failed AUTH or SELECT: requests will then fail with
+// the server's own error (e.g. NOAUTH), which the client sees.
+func (b *backendConn) checkPrelude(reply []byte) {
+	if len(reply) > 0 && reply[0] == '-' {
+		b.server.pool.logger.Warn("server rejected connection setup", "server", b.server.name,
+			"reply", strings.TrimSpace(string(reply)))
+	}
+}
+
+// fail closes connection generation gen and answers every request queued on
+// it with an error: each request gets exactly one reply.
+func (b *backendConn) fail(gen uint64, cause error) {
+	b.mu.Lock()
+	if b.gen != gen || b.state == stateIdle {
+		b.mu.Unlock()
+		return
+	}
+	conn := b.conn
+	b.conn = nil
+	b.state = stateIdle
+	b.gen++
+	failed := b.inflight
+	b.inflight = reqQueue{}
+	b.wbuf = b.wbuf[:0]
+	b.mu.Unlock()
+	if conn != nil {
+		conn.Close()
+	}
+	p := b.server.pool
+	msg := errorText(cause)
+	if failed.len() > 0 || !errors.Is(cause, io.EOF) {
+		p.logger.Info("server connection closed", "server", b.server.name, "conn", b.index,
+			"err", msg, "failed_requests", failed.len())
+	}
+	var touched []*session
+	for r := failed.pop(); r != nil; r = failed.pop() {
+		if r.sess == nil {
+			continue
+		}
+		r.reply = p.proto.appendError(r.reply[:0], msg)
+		if r.sess.complete(r) {
+			touched = addSession(touched, r.sess)
+		}
+	}
+	for _, s := range touched {
+		s.deliver()
+	}
+}
+
+// errTimedOut is the error of a request unanswered after the pool's timeout.
+var errTimedOut = syscall.ETIMEDOUT
+
+// errorText words an I/O error as twemproxy does: strerror(errno), e.g.
+// "Connection refused", "Connection timed out".
+func errorText(err error) string {
+	var errno syscall.Errno
+	switch {
+	case errors.As(err, &errno):
+		return capitalize(errno.Error())
+	case errors.Is(err, io.EOF):
+		return "Connection closed by server"
+	case errors.Is(err, errTimedOut), isTimeout(err):
+		return "Connection timed out"
+	}
+	return capitalize(err.Error())
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func capitalize(s string) string {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return s
+	}
+	return string(s[0]-'a'+'A') + s[1:]
+}
+
+// sweep is called periodically by the pool's timeout sweeper. A connection
+// whose oldest request has seen no reply for a whole timeout is closed,
+// failing everything queued on it with "Connection timed out", as
+// twemproxy does. The coarse sweep replaces a timer per request: no clock
+// read on the request path. ticks is how many sweeps make a timeout.
+func (b *backendConn) sweep(ticks int) {
+	b.mu.Lock()
+	if b.inflight.len() == 0 || b.state != stateConnected {
+		b.stalled, b.lastSeen = 0, b.replies
+		b.mu.Unlock()
+		return
+	}
+	if b.replies != b.lastSeen {
+		b.stalled, b.lastSeen = 0, b.replies
+		b.mu.Unlock()
+		return
+	}
+	b.stalled++
+	timedOut := b.stalled > ticks
+	gen := b.gen
+	b.mu.Unlock()
+	if timedOut {
+		b.server.pool.logger.Info("server timed out", "server", b.server.name, "conn", b.index)
+		b.fail(gen, errTimedOut)
+	}
+}
+
+// close shuts the connection (at pool shutdown), failing what is queued.
+func (b *backendConn) close() {
+	b.mu.Lock()
+	gen := b.gen
+	b.mu.Unlock()
+	b.fail(gen, net.ErrClosed)
+}
+
+// preconnect dials now instead of on first use (the pool's preconnect key).
+func (b *backendConn) preconnect() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.state != stateIdle {
+		return
+	}
+	b.state = stateConnecting
+	b.gen++
+	go b.connect(b.gen)
+}

@@ -1,0 +1,195 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/shardproxy/shardproxy/internal/rediscmd"
+	"github.com/shardproxy/shardproxy/internal/resp"
+)
+
+// redisProtocol serves a Redis pool: requests are parsed with package resp
+// and routed by the command table of package rediscmd.
+type redisProtocol struct {
+	pool *Pool
+	auth []byte // redis_auth, or nil
+}
+
+func newRedisProtocol(p *Pool) *redisProtocol {
+	rp := &redisProtocol{pool: p}
+	if p.cfg.RedisAuth != "" {
+		rp.auth = []byte(p.cfg.RedisAuth)
+	}
+	return rp
+}
+
+// prelude: AUTH before SELECT (twemproxy sends SELECT first, which a server
+// with a password refuses).
+func (rp *redisProtocol) prelude() [][]byte {
+	var pre [][]byte
+	if rp.auth != nil {
+		pre = append(pre, resp.AppendCommand(nil, []byte("AUTH"), rp.auth))
+	}
+	if db := rp.pool.cfg.RedisDB; db != 0 {
+		pre = append(pre, resp.AppendCommand(nil, []byte("SELECT"), []byte(strconv.Itoa(db))))
+	}
+	return pre
+}
+
+func (rp *redisProtocol) appendError(dst []byte, msg string) []byte {
+	return resp.AppendError(dst, "ERR "+msg)
+}
+
+type redisReplyParser struct{ sc resp.ReplyScanner }
+
+func (rp *redisProtocol) newReplyParser() replyParser { return &redisReplyParser{} }
+
+func (p *redisReplyParser) scan(buf []byte, _ *request) (int, error) {
+	n, err := p.sc.Scan(buf)
+	if err == resp.ErrIncomplete {
+		return 0, errIncomplete
+	}
+	return n, err
+}
+
+// handle parses and dispatches every complete request in data.
+func (rp *redisProtocol) handle(s *session, data []byte) int {
+	off := 0
+	for off < len(data) && !s.stop {
+		n, err := resp.ParseRequest(data[off:], &s.parsed)
+		if err == resp.ErrIncomplete {
+			return off + n
+		}
+		if err != nil {
+			// Redis answers a malformed request and closes the connection:
+			// the stream cannot be trusted past it.
+			r := s.newRequest()
+			s.reply(r, resp.AppendError(nil, "ERR "+err.Error()))
+			s.stop = true
+			return len(data)
+		}
+		if s.parsed.Inline {
+			// Servers get multibulk only: the inline quoting rules are
+			// undone once, here.
+			s.scratch = resp.AppendCommand(s.scratch[:0], s.parsed.Args...)
+			s.cur = s.scratch
+		} else {
+			s.cur = data[off : off+n]
+		}
+		off += n
+		rp.dispatch(s, s.parsed.Args)
+	}
+	return off
+}
+
+var (
+	replyOK   = []byte("+OK\r\n")
+	replyPong = []byte("+PONG\r\n")
+)
+
+// dispatch routes one request.
+func (rp *redisProtocol) dispatch(s *session, args [][]byte) {
+	r := s.newRequest()
+	cmd, err := rediscmd.Resolve(args)
+	if err != nil {
+		rp.refuse(s, r, args, err)
+		return
+	}
+	if rp.auth != nil && !s.authed && cmd.Name != "auth" && cmd.Name != "quit" {
+		s.reply(r, replyNoAuth)
+		return
+	}
+	switch cmd.Kind {
+	case rediscmd.Local:
+		rp.local(s, r, cmd, args)
+	case rediscmd.Keyless:
+		rp.forward(s, r, []byte(rediscmd.PlaceholderKey))
+	case rediscmd.SingleKey:
+		rp.single(s, r, cmd, args)
+	case rediscmd.MultiKey:
+		rp.multi(s, r, cmd, args)
+	}
+}
+
+var replyNoAuth = []byte("-NOAUTH Authentication required.\r\n")
+
+// refuse answers a request the table rejects. Redis's own words are kept for
+// arity and key errors; an unknown or unsupported command is answered in
+// one recognisable form, with the reason when there is one, and the
+// connection stays usable (twemproxy closes it).
+func (rp *redisProtocol) refuse(s *session, r *request, args [][]byte, err error) {
+	var msg string
+	switch {
+	case errors.Is(err, rediscmd.ErrUnknownCommand) && len(args) > 0 && rediscmd.Lookup(args[0]) == nil:
+		msg = "ERR unknown or unsupported command '" + printable(args[0]) + "'"
+	case errors.Is(err, rediscmd.ErrUnsupported):
+		msg = strings.Replace(err.Error(), "ERR unsupported command", "ERR unknown or unsupported command", 1)
+	default:
+		msg = err.Error()
+	}
+	s.reply(r, resp.AppendError(r.reply[:0], msg))
+}
+
+// printable cuts a client-supplied name for an error reply.
+func printable(b []byte) string {
+	if len(b) > 128 {
+		b = b[:128]
+	}
+	return string(b)
+}
+
+// local answers the commands the proxy serves itself.
+func (rp *redisProtocol) local(s *session, r *request, cmd *rediscmd.Command, args [][]byte) {
+	switch cmd.Name {
+	case "ping":
+		if len(args) > 1 {
+			s.reply(r, resp.AppendBulk(r.reply[:0], args[1]))
+			return
+		}
+		s.reply(r, replyPong)
+	case "echo":
+		s.reply(r, resp.AppendBulk(r.reply[:0], args[1]))
+	case "quit":
+		s.reply(r, replyOK)
+		s.stop = true
+	case "auth":
+		rp.authenticate(s, r, args)
+	case "select":
+		// Clients see database 0 whatever redis_db the servers use.
+		if db, err := strconv.Atoi(string(args[1])); err == nil && db == 0 {
+			s.reply(r, replyOK)
+			return
+		}
+		s.replyError(r, "SELECT is not supported through the proxy: only database 0 exists here")
+	default:
+		s.replyError(r, "unknown or unsupported command '"+string(args[0])+"'")
+	}
+}
+
+// authenticate checks AUTH against redis_auth, as twemproxy does.
+func (rp *redisProtocol) authenticate(s *session, r *request, args [][]byte) {
+	switch {
+	case rp.auth == nil:
+		s.replyError(r, "Client sent AUTH, but no password is set")
+	case len(args) == 2 && bytes.Equal(args[1], rp.auth):
+		s.authed = true
+		s.reply(r, replyOK)
+	default:
+		s.authed = false
+		s.replyError(r, "invalid password")
+	}
+}
+
+// forward sends the request as the client wrote it to the server of key.
+func (rp *redisProtocol) forward(s *session, r *request, key []byte) {
+	srv := rp.pool.pick(key)
+	if srv == nil {
+		s.replyError(r, "Connection refused")
+		return
+	}
+	b := srv.connFor(s)
+	b.enqueue(r, s.cur)
+	s.addDirty(b)
+}

@@ -1,0 +1,201 @@
+package proxy
+
+import (
+	"github.com/shardproxy/shardproxy/internal/rediscmd"
+	"github.com/shardproxy/shardproxy/internal/resp"
+)
+
+// mergeFunc builds a multi-key request's reply from its fragments' replies,
+// appending it to dst. It runs once, when the last fragment is answered.
+type mergeFunc func(parent *request, dst []byte) []byte
+
+// single routes a command by its first key. Commands with several keys
+// (SINTER, RENAME, EVAL, ...) must have them all on one server: twemproxy
+// silently uses the first key's server and computes a wrong answer;
+// shardproxy says so instead (a hash tag puts related keys together).
+func (rp *redisProtocol) single(s *session, r *request, cmd *rediscmd.Command, args [][]byte) {
+	keys, err := cmd.KeyIndexes(args, s.idxs[:0])
+	s.idxs = keys
+	if err != nil {
+		s.reply(r, resp.AppendError(r.reply[:0], err.Error()))
+		return
+	}
+	if len(keys) == 0 {
+		rp.forward(s, r, []byte(rediscmd.PlaceholderKey))
+		return
+	}
+	srv := rp.pool.pick(args[keys[0]])
+	if srv == nil {
+		s.replyError(r, "Connection refused")
+		return
+	}
+	for _, k := range keys[1:] {
+		if rp.pool.random {
+			break // each key would go to a random server: use the first key's
+		}
+		if rp.pool.pick(args[k]) != srv {
+			s.replyError(r, "keys of '"+cmd.Name+"' are on different servers; put them together with a hash tag")
+			return
+		}
+	}
+	b := srv.connFor(s)
+	b.enqueue(r, s.cur)
+	s.addDirty(b)
+}
+
+// multi splits MGET, DEL, UNLINK, TOUCH, EXISTS and MSET into one request
+// per server (not per key) and merges the replies in key order.
+func (rp *redisProtocol) multi(s *session, r *request, cmd *rediscmd.Command, args [][]byte) {
+	keys, err := cmd.KeyIndexes(args, s.idxs[:0])
+	s.idxs = keys
+	if err != nil {
+		s.reply(r, resp.AppendError(r.reply[:0], err.Error()))
+		return
+	}
+	// Where each key goes; one server for all means no split.
+	s.keySrv = s.keySrv[:0]
+	var first *server
+	split := false
+	for _, k := range keys {
+		srv := rp.pool.pick(args[k])
+		if srv == nil {
+			s.replyError(r, "Connection refused")
+			return
+		}
+		if first == nil {
+			first = srv
+		} else if srv != first {
+			split = true
+		}
+		s.keySrv = append(s.keySrv, srv)
+	}
+	if !split {
+		b := first.connFor(s)
+		b.enqueue(r, s.cur)
+		s.addDirty(b)
+		return
+	}
+
+	// Arguments per key: MSET carries a value after each key.
+	per := cmd.Keys.KeyStep
+	if per < 1 {
+		per = 1
+	}
+	r.merge = mergeFor(cmd.Merge)
+	r.keyFrag = r.keyFrag[:0]
+	r.keyPos = r.keyPos[:0]
+	for range keys {
+		r.keyFrag = append(r.keyFrag, -1)
+		r.keyPos = append(r.keyPos, 0)
+	}
+	// One fragment per server, in order of first appearance.
+	s.startFragments(r)
+	defer s.endFragments(r)
+	for i := range keys {
+		if r.keyFrag[i] >= 0 {
+			continue
+		}
+		srv := s.keySrv[i]
+		n := 0
+		for j := i; j < len(keys); j++ {
+			if s.keySrv[j] == srv {
+				n++
+			}
+		}
+		f := s.newFragment(r)
+		fi := int32(len(r.frags) - 1)
+		buf := resp.AppendArrayHeader(s.scratch[:0], 1+n*per)
+		buf = resp.AppendBulk(buf, args[0])
+		pos := int32(0)
+		for j := i; j < len(keys); j++ {
+			if s.keySrv[j] != srv {
+				continue
+			}
+			r.keyFrag[j], r.keyPos[j] = fi, pos
+			pos++
+			for a := keys[j]; a < keys[j]+per; a++ {
+				buf = resp.AppendBulk(buf, args[a])
+			}
+		}
+		s.scratch = buf
+		b := srv.connFor(s)
+		b.enqueue(f, buf)
+		s.addDirty(b)
+	}
+}
+
+func mergeFor(m rediscmd.Merge) mergeFunc {
+	switch m {
+	case rediscmd.MergeArray:
+		return mergeArray
+	case rediscmd.MergeSum:
+		return mergeSum
+	default:
+		return mergeAllOK
+	}
+}
+
+// fragmentError returns the first fragment's error reply, if any: a failed
+// fragment fails the whole request with its real error.
+func fragmentError(p *request) []byte {
+	for _, f := range p.frags {
+		if resp.IsError(f.reply) {
+			return f.reply
+		}
+	}
+	return nil
+}
+
+var errBadFragmentReply = []byte("-ERR bad reply from server for a fragment of a multi-key request\r\n")
+
+// mergeArray: MGET's values in the client's key order.
+func mergeArray(p *request, dst []byte) []byte {
+	if e := fragmentError(p); e != nil {
+		return append(dst, e...)
+	}
+	for _, f := range p.frags {
+		var err error
+		f.elems, err = resp.ArrayElements(f.reply, f.elems[:0])
+		if err != nil {
+			return append(dst, errBadFragmentReply...)
+		}
+	}
+	dst = resp.AppendArrayHeader(dst, len(p.keyFrag))
+	for i, fi := range p.keyFrag {
+		elems := p.frags[fi].elems
+		if int(p.keyPos[i]) >= len(elems) {
+			return append(dst[:0], errBadFragmentReply...)
+		}
+		dst = append(dst, elems[p.keyPos[i]]...)
+	}
+	return dst
+}
+
+// mergeSum: DEL, UNLINK, TOUCH, EXISTS add up their counts.
+func mergeSum(p *request, dst []byte) []byte {
+	if e := fragmentError(p); e != nil {
+		return append(dst, e...)
+	}
+	var sum int64
+	for _, f := range p.frags {
+		n, ok := resp.ParseInteger(f.reply)
+		if !ok {
+			return append(dst, errBadFragmentReply...)
+		}
+		sum += n
+	}
+	return resp.AppendInteger(dst, sum)
+}
+
+// mergeAllOK: MSET is OK when every fragment is.
+func mergeAllOK(p *request, dst []byte) []byte {
+	if e := fragmentError(p); e != nil {
+		return append(dst, e...)
+	}
+	for _, f := range p.frags {
+		if string(f.reply) != "+OK\r\n" {
+			return append(dst, errBadFragmentReply...)
+		}
+	}
+	return append(dst, replyOK...)
+}

@@ -1,0 +1,97 @@
+package proxy
+
+// request is one client request on its way through the proxy, or one
+// fragment of a multi-key request. A session owns its requests: they come
+// from and return to the session's free list, so the steady state allocates
+// nothing per request.
+type request struct {
+	// Set by the session reader before the request is queued; read-only
+	// afterwards until the request is recycled.
+	sess   *session
+	parent *request // the multi-key request this fragment belongs to, or nil
+	// merge says how the fragments' replies combine (parents only).
+	merge mergeFunc
+
+	// reply is written by whoever completes the request (a backend reader,
+	// or the session reader for local replies) before marking it done.
+	reply []byte
+
+	// Guarded by sess.mu.
+	done    bool
+	pending int        // fragments not yet answered (parents only)
+	frags   []*request // the fragments, in creation order (parents only)
+	// keyFrag[i] and keyPos[i] say which fragment holds the i-th key of the
+	// original request and at which position (parents only).
+	keyFrag []int32
+	keyPos  []int32
+	elems   [][]byte // scratch for splitting a fragment's array reply
+}
+
+// maxKeptReply bounds the reply buffer a recycled request keeps, so one huge
+// value does not pin memory for the life of the session.
+const maxKeptReply = 64 << 10
+
+func (r *request) reset() {
+	r.parent = nil
+	r.merge = nil
+	if cap(r.reply) > maxKeptReply {
+		r.reply = nil
+	}
+	r.reply = r.reply[:0]
+	r.done = false
+	r.pending = 0
+	r.frags = r.frags[:0]
+	r.keyFrag = r.keyFrag[:0]
+	r.keyPos = r.keyPos[:0]
+	r.elems = r.elems[:0]
+}
+
+// reqQueue is a FIFO of requests on a growable ring buffer.
+type reqQueue struct {
+	buf  []*request
+	head int
+	n    int
+}
+
+func (q *reqQueue) len() int { return q.n }
+
+func (q *reqQueue) push(r *request) {
+	if q.n == len(q.buf) {
+		nb := make([]*request, max(16, 2*len(q.buf)))
+		for i := 0; i < q.n; i++ {
+			nb[i] = q.buf[(q.head+i)%len(q.buf)]
+		}
+		q.buf, q.head = nb, 0
+	}
+	q.buf[(q.head+q.n)%len(q.buf)] = r
+	q.n++
+}
+
+// pushFront puts r before every queued request.
+func (q *reqQueue) pushFront(r *request) {
+	if q.n == len(q.buf) {
+		q.push(r) // grow
+		q.n--
+	}
+	q.head = (q.head - 1 + len(q.buf)) % len(q.buf)
+	q.buf[q.head] = r
+	q.n++
+}
+
+func (q *reqQueue) peek() *request {
+	if q.n == 0 {
+		return nil
+	}
+	return q.buf[q.head]
+}
+
+func (q *reqQueue) pop() *request {
+	if q.n == 0 {
+		return nil
+	}
+	r := q.buf[q.head]
+	q.buf[q.head] = nil
+	q.head = (q.head + 1) % len(q.buf)
+	q.n--
+	return r
+}

@@ -1,0 +1,376 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shardproxy/shardproxy/internal/resp"
+)
+
+// maxQueued bounds the requests a client may have in flight; past it the
+// session stops reading until replies drain, so a client that pipelines
+// without reading cannot make the proxy buffer without limit.
+const maxQueued = 1 << 14
+
+// session serves one client connection. One goroutine reads and dispatches
+// requests; replies are written by whoever completes the request at the
+// head of the queue (usually a backend reader), with a write that never
+// blocks, and a short-lived goroutine finishes a write the socket would not
+// take at once. An idle session therefore holds one goroutine and no buffer.
+type session struct {
+	// Immutable after newSession.
+	pool *Pool
+	conn net.Conn
+	raw  *rawConn
+	id   uint64
+
+	// Owned by the reader goroutine.
+	rbuf    []byte // unparsed bytes: rbuf[:rlen]; nil while idle
+	rlen    int
+	dirty   []*backendConn // backends given requests in this read batch
+	stop    bool           // QUIT or an unrecoverable protocol error: read no more
+	authed  bool
+	parsed  resp.Request // the request being parsed (Redis pools)
+	cur     []byte       // the current request's bytes, as sent to a server
+	scratch []byte       // building fragments and re-encoded requests
+	idxs    []int        // key indexes of the current request
+	keySrv  []*server    // the server of each key of the current request
+
+	mu      sync.Mutex // guards everything below
+	cond    sync.Cond  // signalled when the queue shrinks or the session closes
+	queue   reqQueue   // requests in client order, awaiting their replies
+	free    []*request
+	out     []byte // replies ready to write
+	spare   []byte // the other output buffer, while out is being written
+	writing bool   // someone is writing to the client
+	broken  bool   // the client connection failed; replies are dropped
+	closing bool   // no more requests will be read
+
+	draining atomic.Bool // the pool is shutting down: stop at a request boundary
+}
+
+func newSession(p *Pool, conn net.Conn, id uint64) (*session, error) {
+	raw, err := newRawConn(conn)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{pool: p, conn: conn, raw: raw, id: id}
+	s.cond.L = &s.mu
+	return s, nil
+}
+
+// serve runs the reader loop until the client leaves, the stream breaks or
+// the pool shuts down, then waits for every queued request to be answered
+// (the backends hold pointers to them) and closes the connection.
+func (s *session) serve() error {
+	err := s.readLoop()
+	if errors.Is(err, os.ErrDeadlineExceeded) && s.draining.Load() {
+		err = nil
+	}
+	s.mu.Lock()
+	s.closing = true
+	if err != nil && !errors.Is(err, io.EOF) {
+		// The client is gone or broken: nothing more can be written.
+		s.broken = true
+	}
+	for s.queue.len() > 0 || s.writing {
+		s.cond.Wait()
+	}
+	s.mu.Unlock()
+	s.conn.Close()
+	s.releaseReadBuffer()
+	return err
+}
+
+func (s *session) readLoop() error {
+	for {
+		if err := s.waitForRoom(); err != nil {
+			return err
+		}
+		buf, n, err := s.raw.read(s.readBuffer, s.putReadBuffer)
+		if err != nil {
+			if buf != nil && s.rbuf == nil {
+				s.pool.putBuf(buf)
+			}
+			return err
+		}
+		if s.rbuf == nil {
+			s.rbuf = buf
+		}
+		s.rlen += n
+		used := s.pool.proto.handle(s, s.rbuf[:s.rlen])
+		s.flushBackends()
+		s.deliver()
+		if s.stop {
+			return nil
+		}
+		s.consume(used)
+		if s.draining.Load() && s.rlen == 0 {
+			return nil
+		}
+	}
+}
+
+// drain asks the session to stop reading at the next request boundary;
+// requests already read are still answered.
+func (s *session) drain() {
+	s.draining.Store(true)
+	_ = s.conn.SetReadDeadline(time.Now())
+}
+
+// readBuffer returns where the next read goes: the free part of the partial
+// request's buffer, grown when full, or a fresh pooled buffer.
+func (s *session) readBuffer() []byte {
+	if s.rbuf == nil {
+		return s.pool.getBuf()
+	}
+	if s.rlen == len(s.rbuf) {
+		nb := make([]byte, 2*len(s.rbuf))
+		copy(nb, s.rbuf[:s.rlen])
+		s.pool.putBuf(s.rbuf)
+		s.rbuf = nb
+	}
+	return s.rbuf[s.rlen:]
+}
+
+// putReadBuffer takes back a buffer the read did not use.
+func (s *session) putReadBuffer(b []byte) {
+	if s.rbuf == nil {
+		s.pool.putBuf(b)
+	}
+}
+
+// consume drops the parsed bytes; an idle session gives its buffer back.
+func (s *session) consume(n int) {
+	if n == s.rlen {
+		s.releaseReadBuffer()
+		return
+	}
+	copy(s.rbuf, s.rbuf[n:s.rlen])
+	s.rlen -= n
+}
+
+func (s *session) releaseReadBuffer() {
+	if s.rbuf != nil {
+		s.pool.putBuf(s.rbuf)
+	}
+	s.rbuf, s.rlen = nil, 0
+}
+
+// waitForRoom blocks while the client has too many requests in flight.
+func (s *session) waitForRoom() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.queue.len() >= maxQueued && !s.broken {
+		s.cond.Wait()
+	}
+	if s.broken {
+		return net.ErrClosed
+	}
+	return nil
+}
+
+// newRequest takes a request from the free list and queues it in client
+// order. Only the reader calls it.
+func (s *session) newRequest() *request {
+	s.mu.Lock()
+	r := s.alloc()
+	s.queue.push(r)
+	s.mu.Unlock()
+	return r
+}
+
+// newFragment returns an unqueued request that answers to parent.
+func (s *session) newFragment(parent *request) *request {
+	s.mu.Lock()
+	f := s.alloc()
+	f.parent = parent
+	parent.frags = append(parent.frags, f)
+	parent.pending++
+	s.mu.Unlock()
+	return f
+}
+
+// alloc must be called with s.mu held.
+func (s *session) alloc() *request {
+	if n := len(s.free); n > 0 {
+		r := s.free[n-1]
+		s.free = s.free[:n-1]
+		return r
+	}
+	return &request{sess: s}
+}
+
+// recycle must be called with s.mu held.
+func (s *session) recycle(r *request) {
+	for _, f := range r.frags {
+		f.reset()
+		s.free = append(s.free, f)
+	}
+	r.reset()
+	s.free = append(s.free, r)
+}
+
+// reply completes r with a reply made by the proxy (a local command or an
+// error). Only the reader calls it; the reply is written at the end of the
+// read batch.
+func (s *session) reply(r *request, b []byte) {
+	r.reply = append(r.reply[:0], b...)
+	s.mu.Lock()
+	r.done = true
+	s.mu.Unlock()
+}
+
+// replyError completes r with a proxy-made error in the pool's protocol.
+func (s *session) replyError(r *request, msg string) {
+	r.reply = s.pool.proto.appendError(r.reply[:0], msg)
+	s.mu.Lock()
+	r.done = true
+	s.mu.Unlock()
+}
+
+// complete records that r's reply (already in r.reply) has arrived; for a
+// fragment, the parent is done and merged when its last fragment is.
+// It reports whether a request became ready for the client.
+func (s *session) complete(r *request) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := r.parent
+	if p == nil {
+		r.done = true
+		return true
+	}
+	return s.settle(p)
+}
+
+// startFragments holds parent open while the reader builds its fragments:
+// a fragment answered before the last one is even sent must not let the
+// parent be merged and recycled under the reader's feet.
+func (s *session) startFragments(parent *request) {
+	s.mu.Lock()
+	parent.pending = 1
+	s.mu.Unlock()
+}
+
+// endFragments drops the hold of startFragments.
+func (s *session) endFragments(parent *request) {
+	s.mu.Lock()
+	s.settle(parent)
+	s.mu.Unlock()
+}
+
+// settle counts one answer (or the builder's hold) off parent, and merges
+// the fragments' replies once none is outstanding. s.mu must be held.
+func (s *session) settle(p *request) bool {
+	p.pending--
+	if p.pending > 0 {
+		return false
+	}
+	p.reply = p.merge(p, p.reply[:0])
+	p.done = true
+	return true
+}
+
+// deliver moves the finished replies at the head of the queue to the
+// output and writes them, unless a write is already under way (its writer
+// picks them up). It never blocks on the client.
+func (s *session) deliver() {
+	s.mu.Lock()
+	for r := s.queue.peek(); r != nil && r.done; r = s.queue.peek() {
+		s.queue.pop()
+		if !s.broken {
+			s.out = append(s.out, r.reply...)
+		}
+		s.recycle(r)
+		s.cond.Broadcast()
+	}
+	if s.broken {
+		s.out = s.out[:0]
+		s.mu.Unlock()
+		return
+	}
+	if s.writing || len(s.out) == 0 {
+		s.mu.Unlock()
+		return
+	}
+	s.writing = true
+	out := s.out
+	s.out = s.spare[:0]
+	s.mu.Unlock()
+
+	n, err := s.raw.tryWrite(out)
+	if err == nil && n < len(out) {
+		go s.finishWrite(out, n)
+		return
+	}
+	s.wrote(out, err)
+}
+
+// finishWrite completes a write the socket would not take at once, then
+// keeps writing whatever replies arrived meanwhile.
+func (s *session) finishWrite(out []byte, done int) {
+	_, err := s.conn.Write(out[done:])
+	for err == nil {
+		s.mu.Lock()
+		if len(s.out) == 0 {
+			s.mu.Unlock()
+			break
+		}
+		next := s.out
+		s.out = out[:0]
+		s.mu.Unlock()
+		out = next
+		_, err = s.conn.Write(out)
+	}
+	s.wrote(out, err)
+}
+
+// wrote ends a write: the buffer becomes the spare, and any replies that
+// arrived during the write are written next.
+func (s *session) wrote(out []byte, err error) {
+	s.mu.Lock()
+	if cap(out) <= maxKeptReply {
+		s.spare = out[:0]
+	}
+	if err != nil {
+		s.broken = true
+		s.out = s.out[:0]
+	}
+	s.writing = false
+	more := len(s.out) > 0 && !s.broken
+	s.cond.Broadcast()
+	s.mu.Unlock()
+	if err != nil {
+		// Wake the reader: the client cannot be answered any more.
+		s.conn.Close()
+		return
+	}
+	if more {
+		s.deliver()
+	}
+}
+
+// addDirty notes a backend that was given requests in this read batch.
+func (s *session) addDirty(b *backendConn) {
+	for _, d := range s.dirty {
+		if d == b {
+			return
+		}
+	}
+	s.dirty = append(s.dirty, b)
+}
+
+// flushBackends sends this batch's requests: one write per backend for the
+// whole batch, shared with other clients' requests queued meanwhile.
+func (s *session) flushBackends() {
+	for i, b := range s.dirty {
+		b.flush()
+		s.dirty[i] = nil
+	}
+	s.dirty = s.dirty[:0]
+}
