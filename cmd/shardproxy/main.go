@@ -113,6 +113,15 @@ func run(args []string, stderr io.Writer) int {
 		undo = append(undo, func() { removePidFile(opts.pidFile, logger) })
 	}
 
+	if path := os.Getenv("SHARDPROXY_CPUPROFILE"); path != "" {
+		// For `make bench` investigations: profile until the process exits.
+		if stop, err := startCPUProfile(path); err == nil {
+			undo = append(undo, stop)
+		} else {
+			logger.Warn("cpu profile not started", "err", err)
+		}
+	}
+
 	px, err := proxy.New(cfg, proxy.Options{Logger: logger, BufSize: opts.mbufSize})
 	if err != nil {
 		return failStart(err)

@@ -183,21 +183,25 @@ func (b *backendConn) connect(gen uint64) {
 // once.
 func (b *backendConn) readLoop(conn net.Conn, gen uint64) {
 	p := b.server.pool
+	raw, err := newRawConn(conn)
+	if err != nil {
+		b.fail(gen, err)
+		return
+	}
 	parser := p.proto.newReplyParser()
 	buf := make([]byte, p.opts.BufSize)
 	n := 0
 	var touched []*session
-	for {
+	get := func() []byte {
 		if n == len(buf) {
 			nb := make([]byte, 2*len(buf))
 			copy(nb, buf[:n])
 			buf = nb
 		}
-		m, err := conn.Read(buf[n:])
-		if err != nil {
-			b.fail(gen, err)
-			return
-		}
+		return buf[n:]
+	}
+	put := func([]byte) {}
+	err = raw.readLoop(get, put, func(_ []byte, m int) bool {
 		n += m
 		off := 0
 		for off < n {
@@ -214,12 +218,12 @@ func (b *backendConn) readLoop(conn net.Conn, gen uint64) {
 				}
 				p.logger.Warn("bad reply from server", "server", b.server.name, "err", perr)
 				b.fail(gen, perr)
-				return
+				return false
 			}
 			b.mu.Lock()
 			if b.gen != gen {
 				b.mu.Unlock()
-				return
+				return false
 			}
 			r := b.inflight.pop()
 			b.replies++
@@ -242,7 +246,12 @@ func (b *backendConn) readLoop(conn net.Conn, gen uint64) {
 			touched[i] = nil
 		}
 		touched = touched[:0]
+		return true
+	})
+	if err == nil {
+		err = net.ErrClosed // stopped by fail or a newer connection
 	}
+	b.fail(gen, err)
 }
 
 func addSession(list []*session, s *session) []*session {

@@ -32,42 +32,53 @@ func newRawConn(c net.Conn) (*rawConn, error) {
 	return &rawConn{conn: c, rc: rc}, nil
 }
 
-// read waits until the socket is readable, then reads into a buffer from
-// get. If the socket turns out to have nothing (a spurious wake-up), the
-// buffer goes back through put and the wait goes on. It returns io.EOF when
-// the peer has closed, and net.ErrClosed once the connection is closed.
+// readLoop reads the connection until onData returns false or a read
+// fails, calling onData with each buffer read (from get; a buffer the read
+// did not use goes back through put). It returns io.EOF when the peer has
+// closed, and the poller's error (net.ErrClosed, a deadline) otherwise.
 //
-// The read is attempted before waiting rather than after: Go's poller
-// forgets readiness that arrived before the wait began, so waiting first
-// could sleep forever on data already in the socket.
-func (r *rawConn) read(get func() []byte, put func([]byte)) (buf []byte, n int, err error) {
+// The whole loop runs inside one syscall.RawConn.Read, and that is the
+// point: Go's poller forgets readiness reported before a RawConn.Read
+// begins, so a fresh RawConn.Read (or net.Conn.Read) per request must try a
+// read first and usually pays an EAGAIN read for nothing. Staying inside
+// one call, readiness that arrives while onData runs is kept, so after a
+// read that drained the socket (fewer bytes than the buffer holds) the
+// loop waits for the poller before reading again: one read per burst of
+// data, no EAGAIN in the steady state. An idle connection holds no buffer.
+func (r *rawConn) readLoop(get func() []byte, put func([]byte), onData func(buf []byte, n int) bool) error {
 	var rerr error
 	cerr := r.rc.Read(func(fd uintptr) bool {
-		if buf == nil {
-			buf = get()
-		}
 		for {
-			n, rerr = syscall.Read(int(fd), buf)
-			if rerr != syscall.EINTR {
-				break
+			buf := get()
+			n, err := syscall.Read(int(fd), buf)
+			for err == syscall.EINTR {
+				n, err = syscall.Read(int(fd), buf)
+			}
+			switch {
+			case err == syscall.EAGAIN:
+				put(buf)
+				return false // wait for readiness
+			case err != nil:
+				put(buf)
+				rerr = err
+				return true
+			case n == 0:
+				put(buf)
+				rerr = io.EOF
+				return true
+			}
+			if !onData(buf, n) {
+				return true
+			}
+			if n < len(buf) {
+				return false // drained: the poller tells us when more comes
 			}
 		}
-		if rerr == syscall.EAGAIN {
-			put(buf)
-			buf = nil
-			return false
-		}
-		return true
 	})
-	switch {
-	case cerr != nil:
-		return buf, 0, cerr
-	case rerr != nil:
-		return buf, 0, rerr
-	case n <= 0:
-		return buf, 0, io.EOF
+	if cerr != nil {
+		return cerr
 	}
-	return buf, n, nil
+	return rerr
 }
 
 // tryWrite writes as much of p as the socket takes without blocking and

@@ -88,17 +88,11 @@ func (s *session) serve() error {
 }
 
 func (s *session) readLoop() error {
-	for {
-		if err := s.waitForRoom(); err != nil {
-			return err
-		}
-		buf, n, err := s.raw.read(s.readBuffer, s.putReadBuffer)
-		if err != nil {
-			if buf != nil && s.rbuf == nil {
-				s.pool.putBuf(buf)
-			}
-			return err
-		}
+	if err := s.waitForRoom(); err != nil {
+		return err
+	}
+	var stopErr error
+	err := s.raw.readLoop(s.readBuffer, s.putReadBuffer, func(buf []byte, n int) bool {
 		if s.rbuf == nil {
 			s.rbuf = buf
 		}
@@ -107,13 +101,22 @@ func (s *session) readLoop() error {
 		s.flushBackends()
 		s.deliver()
 		if s.stop {
-			return nil
+			return false
 		}
 		s.consume(used)
 		if s.draining.Load() && s.rlen == 0 {
-			return nil
+			return false
 		}
+		if err := s.waitForRoom(); err != nil {
+			stopErr = err
+			return false
+		}
+		return true
+	})
+	if stopErr != nil {
+		return stopErr
 	}
+	return err
 }
 
 // drain asks the session to stop reading at the next request boundary;
