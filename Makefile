@@ -9,7 +9,7 @@ STATICCHECK_VERSION := 2026.2.2
 FUZZTIME    ?= 60s
 export PATH := $(PATH):$(GOBIN):/usr/sbin:/sbin
 
-.PHONY: all build test lint vet staticcheck fmt-check demo fuzz vectors deps-test deps-demo clean
+.PHONY: all build test lint vet staticcheck fmt-check demo fuzz vectors bench deps-test deps-demo deps-bench clean
 
 all: build
 
@@ -43,10 +43,18 @@ deps-test:
 deps-demo:
 	@scripts/install-deps.sh demo
 
+deps-bench:
+	@scripts/install-deps.sh bench
+
 # Starts 3 redis-server and 2 memcached on loopback, then shardproxy in the
 # foreground with conf/demo.yml; Ctrl-C stops everything it started.
 demo: deps-demo build
 	@scripts/demo.sh
+
+# Side-by-side benchmark: direct redis-server, nutcracker and shardproxy in
+# alternating rounds (bench/README.md explains the method). Takes ~6 minutes.
+bench: deps-bench build
+	$(GO) run ./bench -shardproxy bin/shardproxy | tee bench/latest.md
 
 # Long fuzzing: every fuzz target for FUZZTIME each (make fuzz FUZZTIME=10m).
 fuzz:

@@ -66,6 +66,10 @@ const (
 	stateConnected
 )
 
+// maxFlushYields bounds how many times a flusher yields to let other
+// clients' requests join its write.
+const maxFlushYields = 8
+
 // maxKeptWriteBuf bounds the write buffer kept between writes.
 const maxKeptWriteBuf = 1 << 20
 
@@ -95,8 +99,21 @@ func (b *backendConn) flush() {
 		return
 	}
 	b.flushing = true
+	queued := b.inflight.len()
 	b.mu.Unlock()
-	runtime.Gosched()
+	// Yield while other clients keep adding requests (a few rounds at
+	// most): each round lets the goroutines the poller just woke queue
+	// theirs, so one write carries them all.
+	for range maxFlushYields {
+		runtime.Gosched()
+		b.mu.Lock()
+		now := b.inflight.len()
+		b.mu.Unlock()
+		if now == queued {
+			break
+		}
+		queued = now
+	}
 	b.writeLoop()
 }
 

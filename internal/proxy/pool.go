@@ -230,6 +230,10 @@ func (p *Pool) admit(conn net.Conn) {
 	p.active.Add(1)
 	p.mu.Unlock()
 
+	// Logged here, not in the session's goroutine: slog's call depth would
+	// grow that goroutine's stack past 2 KiB for the life of the connection.
+	client := conn.RemoteAddr().String()
+	p.logger.Info("client connected", "client", client)
 	go func() {
 		defer func() {
 			p.mu.Lock()
@@ -238,8 +242,6 @@ func (p *Pool) admit(conn net.Conn) {
 			p.clients.Add(-1)
 			p.active.Done()
 		}()
-		client := conn.RemoteAddr().String()
-		p.logger.Info("client connected", "client", client)
 		err := s.serve()
 		p.logger.Info("client closed", "client", client, "err", err)
 	}()

@@ -18,6 +18,13 @@ import (
 type rawConn struct {
 	conn net.Conn
 	rc   syscall.RawConn
+
+	// tryWrite's state, so that its callback is a method value made once
+	// (a closure per call would allocate). Owned by the current writer.
+	wbuf    []byte
+	wn      int
+	werr    error
+	writeFn func(fd uintptr) bool
 }
 
 func newRawConn(c net.Conn) (*rawConn, error) {
@@ -29,7 +36,9 @@ func newRawConn(c net.Conn) (*rawConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &rawConn{conn: c, rc: rc}, nil
+	r := &rawConn{conn: c, rc: rc}
+	r.writeFn = r.writeNonBlocking
+	return r, nil
 }
 
 // readLoop reads the connection until onData returns false or a read
@@ -47,7 +56,18 @@ func newRawConn(c net.Conn) (*rawConn, error) {
 // data, no EAGAIN in the steady state. An idle connection holds no buffer.
 func (r *rawConn) readLoop(get func() []byte, put func([]byte), onData func(buf []byte, n int) bool) error {
 	var rerr error
+	first := true
 	cerr := r.rc.Read(func(fd uintptr) bool {
+		if first {
+			// Before taking a buffer, look whether anything is there: a
+			// connection that never sends stays parked without ever
+			// touching the buffer pool, whose slow path would grow the
+			// goroutine's stack past its initial 2 KiB for good.
+			first = false
+			if !readable(fd) {
+				return false
+			}
+		}
 		for {
 			buf := get()
 			n, err := syscall.Read(int(fd), buf)
@@ -81,30 +101,47 @@ func (r *rawConn) readLoop(get func() []byte, put func([]byte), onData func(buf 
 	return rerr
 }
 
+// readable reports whether fd has data (or an EOF or error) to read, by
+// peeking at one byte without consuming it.
+func readable(fd uintptr) bool {
+	var b [1]byte
+	for {
+		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		if err == syscall.EINTR {
+			continue
+		}
+		return err != syscall.EAGAIN
+	}
+}
+
 // tryWrite writes as much of p as the socket takes without blocking and
 // returns how much that was. A full socket buffer is not an error (n < len(p),
 // err == nil); the caller finishes the write in a goroutine of its own.
 func (r *rawConn) tryWrite(p []byte) (n int, err error) {
-	var werr error
-	cerr := r.rc.Write(func(fd uintptr) bool {
-		for n < len(p) {
-			m, e := syscall.Write(int(fd), p[n:])
-			if e == syscall.EINTR {
-				continue
-			}
-			if e == syscall.EAGAIN {
-				break
-			}
-			if e != nil {
-				werr = e
-				break
-			}
-			n += m
-		}
-		return true
-	})
+	r.wbuf, r.wn, r.werr = p, 0, nil
+	cerr := r.rc.Write(r.writeFn)
+	n, err = r.wn, r.werr
+	r.wbuf, r.werr = nil, nil
 	if cerr != nil {
 		return n, cerr
 	}
-	return n, werr
+	return n, err
+}
+
+func (r *rawConn) writeNonBlocking(fd uintptr) bool {
+	for r.wn < len(r.wbuf) {
+		m, e := syscall.Write(int(fd), r.wbuf[r.wn:])
+		if e == syscall.EINTR {
+			continue
+		}
+		if e == syscall.EAGAIN {
+			break
+		}
+		if e != nil {
+			r.werr = e
+			break
+		}
+		r.wn += m
+	}
+	return true
 }
