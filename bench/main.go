@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -93,10 +94,11 @@ func main() {
 		"-s", strconv.Itoa(freePort()), "-a", "127.0.0.1", "-p", filepath.Join(dir, "nc.pid"))
 	sp := start(*bin, "-c", filepath.Join(dir, "sp.yml"), "-v", "4", "-o", filepath.Join(dir, "sp.log"),
 		"-s", strconv.Itoa(freePort()), "-a", "127.0.0.1")
-	// The same binary on one core (GOMAXPROCS=1), nutcracker's budget.
+	// The same binary on every core (GOMAXPROCS = all CPUs), for comparison
+	// with its default of half the cores.
 	sp1Port := freePort()
 	check(os.WriteFile(filepath.Join(dir, "sp1.yml"), []byte(pool(sp1Port)), 0o644))
-	sp1 := startEnv([]string{"GOMAXPROCS=1"}, *bin, "-c", filepath.Join(dir, "sp1.yml"), "-v", "4", "-o", filepath.Join(dir, "sp1.log"),
+	sp1 := startEnv([]string{"GOMAXPROCS=" + strconv.Itoa(runtime.NumCPU())}, *bin, "-c", filepath.Join(dir, "sp1.yml"), "-v", "4", "-o", filepath.Join(dir, "sp1.log"),
 		"-s", strconv.Itoa(freePort()), "-a", "127.0.0.1")
 	waitPort(ncPort)
 	waitPort(spPort)
@@ -148,9 +150,10 @@ func main() {
 
 	fmt.Printf("Measured %s, %d rounds × %d requests (median of rounds), redis-benchmark, 2 redis-servers, nutcracker -v 4.\n\n",
 		time.Now().UTC().Format("2006-01-02"), *rounds, *requests)
-	fmt.Println("Throughput (requests/s) and the ratio to nutcracker; sp = shardproxy with its default GOMAXPROCS, sp1 = GOMAXPROCS=1.")
+	fmt.Printf("Throughput (requests/s) and the ratio to nutcracker; sp = shardproxy as it runs by default (GOMAXPROCS = half the CPUs), spN = GOMAXPROCS = all %d CPUs.", runtime.NumCPU())
 	fmt.Println()
-	fmt.Println("| workload | direct | nutcracker | sp | sp1 | sp/nc | sp1/nc |")
+	fmt.Println()
+	fmt.Println("| workload | direct | nutcracker | sp | spN | sp/nc | spN/nc |")
 	fmt.Println("|---|---|---|---|---|---|---|")
 	for _, w := range workloads {
 		r := results[w.name]
@@ -165,7 +168,7 @@ func main() {
 	fmt.Println()
 	fmt.Println("CPU time per request in µs: the proxy's (all threads, from schedstat) and the two redis-servers' (lower behind a proxy = batching works).")
 	fmt.Println()
-	fmt.Println("| workload | nc | sp | sp1 | sp/nc | sp1/nc | redis: direct / nc / sp / sp1 |")
+	fmt.Println("| workload | nc | sp | spN | sp/nc | spN/nc | redis: direct / nc / sp / spN |")
 	fmt.Println("|---|---|---|---|---|---|---|")
 	for _, w := range workloads {
 		r := results[w.name]
@@ -179,7 +182,7 @@ func main() {
 			redisDirect, n.redisCPU/1000, s.redisCPU/1000, s1.redisCPU/1000)
 	}
 	fmt.Println()
-	fmt.Println("| latency (ms) | direct p50 / p99 | nutcracker p50 / p99 | sp p50 / p99 | sp1 p50 / p99 |")
+	fmt.Println("| latency (ms) | direct p50 / p99 | nutcracker p50 / p99 | sp p50 / p99 | spN p50 / p99 |")
 	fmt.Println("|---|---|---|---|---|")
 	for _, name := range []string{"GET 1 client", "GET -P 1"} {
 		r := results[name]

@@ -113,7 +113,8 @@ func (rp *redisProtocol) dispatch(s *session, args [][]byte) {
 	}
 }
 
-var replyNoAuth = []byte("-NOAUTH Authentication required.\r\n")
+// twemproxy's wording (Redis adds a full stop).
+var replyNoAuth = []byte("-NOAUTH Authentication required\r\n")
 
 // refuse answers a request the table rejects. Redis's own words are kept for
 // arity and key errors; an unknown or unsupported command is answered in

@@ -190,16 +190,16 @@ func TestRedisAuthAndDB(t *testing.T) {
 	_, addr := redisPool(t, "  redis_auth: s3cret\n  redis_db: 3\n", servers...)
 	c := dialRaw(t, addr)
 	for _, tt := range []struct{ req, want string }{
-		{"GET a\r\n", "-NOAUTH Authentication required.\r\n"},
-		{"PING\r\n", "-NOAUTH Authentication required.\r\n"},
+		{"GET a\r\n", "-NOAUTH Authentication required\r\n"},
+		{"PING\r\n", "-NOAUTH Authentication required\r\n"},
 		{"AUTH wrong\r\n", "-ERR invalid password\r\n"},
-		{"GET a\r\n", "-NOAUTH Authentication required.\r\n"},
+		{"GET a\r\n", "-NOAUTH Authentication required\r\n"},
 		{"AUTH s3cret\r\n", "+OK\r\n"},
 		{"SET a 1\r\n", "+OK\r\n"},
 		{"GET a\r\n", "$1\r\n1\r\n"},
 		{"PING\r\n", "+PONG\r\n"},
 		{"AUTH wrong\r\n", "-ERR invalid password\r\n"},
-		{"GET a\r\n", "-NOAUTH Authentication required.\r\n"},
+		{"GET a\r\n", "-NOAUTH Authentication required\r\n"},
 	} {
 		if got := c.roundTrip(tt.req); got != tt.want {
 			t.Errorf("%q: got %q, want %q", tt.req, got, tt.want)
