@@ -77,3 +77,21 @@ func TestServerConnectionsSpread(t *testing.T) {
 		t.Errorf("server has %d proxy connections, want 3", got)
 	}
 }
+
+// TestIPv6Listener: a pool listening on [::1] serves clients there, over
+// a server also reached by IPv6.
+func TestIPv6Listener(t *testing.T) {
+	srv := startRedises(t, 1, "bind 127.0.0.1 ::1")[0]
+	port := strings.TrimPrefix(srv.Addr, "127.0.0.1:")
+	_, addr := startProxy(t, fmt.Sprintf("alpha:\n  listen: \"[::1]:{{port}}\"\n  redis: true\n  servers:\n   - \"[::1]:%s:1\"\n", port))
+	if !strings.HasPrefix(addr, "[::1]:") {
+		t.Fatalf("listening on %s", addr)
+	}
+	c := dialRaw(t, addr)
+	if got := c.roundTrip(cmd("SET", "six", "6")); got != "+OK\r\n" {
+		t.Fatal(got)
+	}
+	if got := dialRaw(t, srv.Addr).roundTrip(cmd("GET", "six")); got != "$1\r\n6\r\n" {
+		t.Errorf("key not on the server: %q", got)
+	}
+}
