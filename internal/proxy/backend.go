@@ -258,6 +258,11 @@ func (b *backendConn) readLoop(conn net.Conn, gen uint64) {
 		}
 		copy(buf, buf[off:n])
 		n -= off
+		if n == 0 && len(buf) > 4*p.opts.BufSize {
+			// A huge reply grew the buffer: do not keep it for the life of
+			// the connection.
+			buf = make([]byte, p.opts.BufSize)
+		}
 		for i, s := range touched {
 			s.deliver()
 			touched[i] = nil
