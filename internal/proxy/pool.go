@@ -97,14 +97,11 @@ func (p *Pool) Addr() net.Addr {
 	return p.ln.Addr()
 }
 
-func (p *Pool) getBuf() []byte { return *(p.bufs.Get().(*[]byte)) }
-func (p *Pool) putBuf(b []byte) {
-	if cap(b) != p.opts.BufSize {
-		return // a grown buffer: let it go
-	}
-	b = b[:cap(b)]
-	p.bufs.Put(&b)
-}
+// getBuf and putBuf lend read buffers of opts.BufSize bytes. They deal in
+// *[]byte, the pointer sync.Pool holds: putting a fresh &slice back would
+// allocate a slice header on every call.
+func (p *Pool) getBuf() *[]byte  { return p.bufs.Get().(*[]byte) }
+func (p *Pool) putBuf(b *[]byte) { p.bufs.Put(b) }
 
 // pick returns the server for key, or nil when no server is live.
 func (p *Pool) pick(key []byte) *server {

@@ -30,7 +30,9 @@ type session struct {
 	id   uint64
 
 	// Owned by the reader goroutine.
-	rbuf    []byte // unparsed bytes: rbuf[:rlen]; nil while idle
+	rbuf    []byte  // unparsed bytes: rbuf[:rlen]; nil while idle
+	rbufp   *[]byte // the pooled buffer rbuf is, or nil once grown past it
+	lent    *[]byte // a pooled buffer handed to a read not yet returned
 	rlen    int
 	dirty   []*backendConn // backends given requests in this read batch
 	stop    bool           // QUIT or an unrecoverable protocol error: read no more
@@ -94,7 +96,7 @@ func (s *session) readLoop() error {
 	var stopErr error
 	err := s.raw.readLoop(s.readBuffer, s.putReadBuffer, func(buf []byte, n int) bool {
 		if s.rbuf == nil {
-			s.rbuf = buf
+			s.rbuf, s.rbufp, s.lent = buf, s.lent, nil
 		}
 		s.rlen += n
 		used := s.pool.proto.handle(s, s.rbuf[:s.rlen])
@@ -127,24 +129,29 @@ func (s *session) drain() {
 }
 
 // readBuffer returns where the next read goes: the free part of the partial
-// request's buffer, grown when full, or a fresh pooled buffer.
+// request's buffer, grown when full, or a pooled buffer.
 func (s *session) readBuffer() []byte {
 	if s.rbuf == nil {
-		return s.pool.getBuf()
+		s.lent = s.pool.getBuf()
+		return *s.lent
 	}
 	if s.rlen == len(s.rbuf) {
 		nb := make([]byte, 2*len(s.rbuf))
 		copy(nb, s.rbuf[:s.rlen])
-		s.pool.putBuf(s.rbuf)
+		if s.rbufp != nil {
+			s.pool.putBuf(s.rbufp)
+			s.rbufp = nil
+		}
 		s.rbuf = nb
 	}
 	return s.rbuf[s.rlen:]
 }
 
 // putReadBuffer takes back a buffer the read did not use.
-func (s *session) putReadBuffer(b []byte) {
-	if s.rbuf == nil {
-		s.pool.putBuf(b)
+func (s *session) putReadBuffer([]byte) {
+	if s.lent != nil {
+		s.pool.putBuf(s.lent)
+		s.lent = nil
 	}
 }
 
@@ -159,10 +166,10 @@ func (s *session) consume(n int) {
 }
 
 func (s *session) releaseReadBuffer() {
-	if s.rbuf != nil {
-		s.pool.putBuf(s.rbuf)
+	if s.rbufp != nil {
+		s.pool.putBuf(s.rbufp)
 	}
-	s.rbuf, s.rlen = nil, 0
+	s.rbuf, s.rbufp, s.rlen = nil, nil, 0
 }
 
 // waitForRoom blocks while the client has too many requests in flight.
