@@ -310,7 +310,10 @@ func (s *session) deliver() {
 	}
 	s.writing = true
 	out := s.out
-	s.out = s.spare[:0]
+	// The spare becomes the new output buffer and is no longer spare:
+	// leaving it there would let wrote() hand back memory still being
+	// written to the client.
+	s.out, s.spare = s.spare[:0], nil
 	s.mu.Unlock()
 
 	n, err := s.raw.tryWrite(out)
@@ -344,7 +347,7 @@ func (s *session) finishWrite(out []byte, done int) {
 // arrived during the write are written next.
 func (s *session) wrote(out []byte, err error) {
 	s.mu.Lock()
-	if cap(out) <= maxKeptReply {
+	if cap(out) <= maxKeptReply && s.spare == nil {
 		s.spare = out[:0]
 	}
 	if err != nil {
