@@ -49,6 +49,7 @@ type backendConn struct {
 	state    connState
 	gen      uint64 // bumped at every new connection, to ignore stale events
 	conn     net.Conn
+	raw      *rawConn // conn's descriptor, for writes that skip the runtime's syscall bookkeeping
 	wbuf     []byte   // requests not yet written
 	spare    []byte   // the other write buffer, while wbuf is being written
 	flushing bool     // a goroutine is writing wbuf
@@ -125,12 +126,17 @@ func (b *backendConn) writeLoop() {
 			b.mu.Unlock()
 			return
 		}
-		out, conn, gen := b.wbuf, b.conn, b.gen
+		out, conn, raw, gen := b.wbuf, b.conn, b.raw, b.gen
 		b.wbuf = b.spare[:0]
 		b.spare = nil
 		b.mu.Unlock()
 
-		_, err := conn.Write(out)
+		// Most batches fit the socket buffer: one non-blocking write. The
+		// rest of a large batch goes through the poller.
+		n, err := raw.tryWrite(out)
+		if err == nil && n < len(out) {
+			_, err = conn.Write(out[n:])
+		}
 
 		b.mu.Lock()
 		if cap(out) <= maxKeptWriteBuf && b.spare == nil {
@@ -170,6 +176,12 @@ func (b *backendConn) connect(gen uint64) {
 	if tc, ok := conn.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
+	raw, err := newRawConn(conn)
+	if err != nil {
+		conn.Close()
+		b.fail(gen, err)
+		return
+	}
 	b.mu.Lock()
 	if b.gen != gen {
 		b.mu.Unlock()
@@ -186,25 +198,20 @@ func (b *backendConn) connect(gen uint64) {
 		}
 		b.wbuf = append(head, b.wbuf...)
 	}
-	b.conn = conn
+	b.conn, b.raw = conn, raw
 	b.state = stateConnected
 	b.stalled = 0
 	b.mu.Unlock()
 	p.logger.Info("server connected", "server", b.server.name, "conn", b.index, "local", conn.LocalAddr().String())
-	go b.readLoop(conn, gen)
+	go b.readLoop(raw, gen)
 	b.flush()
 }
 
 // readLoop reads replies and completes the oldest request in flight with
 // each; after every read burst, each client that got replies is written to
 // once.
-func (b *backendConn) readLoop(conn net.Conn, gen uint64) {
+func (b *backendConn) readLoop(raw *rawConn, gen uint64) {
 	p := b.server.pool
-	raw, err := newRawConn(conn)
-	if err != nil {
-		b.fail(gen, err)
-		return
-	}
 	parser := p.proto.newReplyParser()
 	buf := make([]byte, p.opts.BufSize)
 	n := 0
@@ -218,7 +225,7 @@ func (b *backendConn) readLoop(conn net.Conn, gen uint64) {
 		return buf[n:]
 	}
 	put := func([]byte) {}
-	err = raw.readLoop(get, put, func(_ []byte, m int) bool {
+	err := raw.readLoop(get, put, func(_ []byte, m int) bool {
 		n += m
 		off := 0
 		for off < n {
@@ -303,7 +310,7 @@ func (b *backendConn) fail(gen uint64, cause error) {
 		return
 	}
 	conn := b.conn
-	b.conn = nil
+	b.conn, b.raw = nil, nil
 	b.state = stateIdle
 	b.gen++
 	failed := b.inflight

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"syscall"
+	"unsafe"
 )
 
 // rawConn gives a session or a backend the two I/O operations the hot path
@@ -70,9 +71,9 @@ func (r *rawConn) readLoop(get func() []byte, put func([]byte), onData func(buf 
 		}
 		for {
 			buf := get()
-			n, err := syscall.Read(int(fd), buf)
+			n, err := rawRead(fd, buf)
 			for err == syscall.EINTR {
-				n, err = syscall.Read(int(fd), buf)
+				n, err = rawRead(fd, buf)
 			}
 			switch {
 			case err == syscall.EAGAIN:
@@ -99,6 +100,32 @@ func (r *rawConn) readLoop(get func() []byte, put func([]byte), onData func(buf 
 		return cerr
 	}
 	return rerr
+}
+
+// rawRead and rawWrite are read(2) and write(2) without the runtime's
+// entersyscall/exitsyscall: the sockets are non-blocking, so the call
+// returns at once, and telling the scheduler about it costs more than the
+// call (and, with idle Ps, wakes the sysmon thread on every system call).
+func rawRead(fd uintptr, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}
+
+func rawWrite(fd uintptr, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
 }
 
 // readable reports whether fd has data (or an EOF or error) to read, by
@@ -130,7 +157,7 @@ func (r *rawConn) tryWrite(p []byte) (n int, err error) {
 
 func (r *rawConn) writeNonBlocking(fd uintptr) bool {
 	for r.wn < len(r.wbuf) {
-		m, e := syscall.Write(int(fd), r.wbuf[r.wn:])
+		m, e := rawWrite(fd, r.wbuf[r.wn:])
 		if e == syscall.EINTR {
 			continue
 		}

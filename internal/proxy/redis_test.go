@@ -378,9 +378,12 @@ func TestRedisClientConnectionsLimit(t *testing.T) {
 // pipelines; every value is read back and checked.
 func TestRedisConcurrentGoRedis(t *testing.T) {
 	servers := startRedises(t, 3)
-	_, addr := redisPool(t, "  timeout: 5000\n", servers...)
+	_, addr := redisPool(t, "  timeout: 20000\n", servers...)
 	ctx := context.Background()
-	rc := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 100})
+	// No client-side retries: a retried DEL would count 0 and hide what
+	// really happened; generous timeouts for a loaded machine.
+	rc := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 100, MaxRetries: -1,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second})
 	defer rc.Close()
 
 	const workers, ops = 100, 1000
