@@ -1,42 +1,267 @@
 package proxy
 
-import "bytes"
+import (
+	"bytes"
+	"errors"
 
-// memcacheProtocol serves a Memcached pool. The memcached data path is not
-// built yet: every request line is answered with a SERVER_ERROR saying so.
-type memcacheProtocol struct{}
+	"github.com/shardproxy/shardproxy/internal/memcache"
+)
 
-func newMemcacheProtocol(*Pool) *memcacheProtocol { return &memcacheProtocol{} }
+// memcacheProtocol serves a Memcached pool: requests are parsed with
+// package memcache, routed by key, and multi-key retrievals split per
+// server.
+type memcacheProtocol struct {
+	pool *Pool
+}
 
-func (memcacheProtocol) prelude() [][]byte { return nil }
+func newMemcacheProtocol(p *Pool) *memcacheProtocol { return &memcacheProtocol{pool: p} }
 
-func (memcacheProtocol) appendError(dst []byte, msg string) []byte {
-	dst = append(dst, "SERVER_ERROR "...)
-	dst = append(dst, msg...)
+func (mp *memcacheProtocol) prelude() [][]byte { return nil }
+
+// appendError words a proxy-made error as twemproxy does:
+// "SERVER_ERROR <reason>".
+func (mp *memcacheProtocol) appendError(dst []byte, msg string) []byte {
+	return memcache.AppendServerError(dst, msg)
+}
+
+type memcacheReplyParser struct{ sc memcache.ReplyScanner }
+
+func (mp *memcacheProtocol) newReplyParser() replyParser { return &memcacheReplyParser{} }
+
+// scan frames the reply to head by head's command, and decides there
+// whether the client sees it: the proxy forwards noreply and quiet (q)
+// requests as ordinary ones, so that every request has exactly one reply
+// to match, and drops here what the client asked not to see.
+func (p *memcacheReplyParser) scan(buf []byte, head *request) (int, error) {
+	if head == nil {
+		return 0, errors.New("unexpected data from server")
+	}
+	n, err := p.sc.Scan(buf, head.mcCmd)
+	if err == memcache.ErrIncomplete {
+		return 0, errIncomplete
+	}
+	if err != nil {
+		return 0, err
+	}
+	if head.quiet && memcache.QuietSuppressed(head.mcCmd, buf[:n]) {
+		head.silent = true
+	}
+	return n, nil
+}
+
+var (
+	replyEnd = []byte("END\r\n")
+	replyMN  = []byte("MN\r\n")
+)
+
+// handle parses and dispatches every complete request in data.
+func (mp *memcacheProtocol) handle(s *session, data []byte) int {
+	off := 0
+	for off < len(data) && !s.stop {
+		if s.discard > 0 {
+			// The rest of a data block memcached would swallow.
+			d := min(s.discard, len(data)-off)
+			s.discard -= d
+			off += d
+			continue
+		}
+		n, err := memcache.ParseRequest(data[off:], &s.mc)
+		if err == memcache.ErrIncomplete {
+			return off + n
+		}
+		var pe *memcache.ProtocolError
+		if errors.As(err, &pe) {
+			// memcached's own reply; the connection goes on unless the
+			// stream cannot be trusted any more.
+			r := s.newRequest()
+			s.reply(r, pe.AppendReply(r.reply[:0]))
+			if pe.Close {
+				s.stop = true
+				return len(data)
+			}
+			skip := min(pe.Skip, len(data)-off)
+			s.discard = pe.Skip - skip
+			off += skip
+			continue
+		}
+		if err != nil {
+			r := s.newRequest()
+			s.replyError(r, err.Error())
+			s.stop = true
+			return len(data)
+		}
+		s.cur = data[off : off+n]
+		off += n
+		mp.dispatch(s, &s.mc)
+	}
+	return off
+}
+
+// dispatch routes one request.
+func (mp *memcacheProtocol) dispatch(s *session, req *memcache.Request) {
+	r := s.newRequest()
+	r.mcCmd = req.Command
+	c := req.Command
+	switch {
+	case c.IsRetrieval():
+		mp.retrieve(s, r, req)
+	case c == memcache.MetaNoop:
+		// Answered in order, after everything before it.
+		s.reply(r, replyMN)
+	case c == memcache.Quit:
+		// memcached closes without a word, after the earlier replies.
+		s.reply(r, nil)
+		s.stop = true
+	case c == memcache.Version:
+		// twemproxy asks the server of the key "placeholder".
+		mp.forward(s, r, []byte("placeholder"), s.cur)
+	case c.HasKey():
+		mp.single(s, r, req)
+	default:
+		s.replyError(r, "'"+string(req.Name)+"' is not supported through the proxy")
+	}
+}
+
+// single forwards a one-key request to the server of its key. noreply and
+// the meta q flag are taken off the wire (see memcacheReplyParser.scan).
+func (mp *memcacheProtocol) single(s *session, r *request, req *memcache.Request) {
+	data := s.cur
+	switch {
+	case req.Noreply:
+		r.silent = true
+		s.scratch = stripNoreply(s.scratch[:0], req.Line)
+		s.scratch = append(s.scratch, req.Data...)
+		data = s.scratch
+	case req.Quiet:
+		r.quiet = true
+		s.scratch = memcache.StripQuiet(s.scratch[:0], req.Line)
+		s.scratch = append(s.scratch, req.Data...)
+		data = s.scratch
+	}
+	mp.forward(s, r, req.DecodedKey(), data)
+}
+
+func (mp *memcacheProtocol) forward(s *session, r *request, key, data []byte) {
+	srv := mp.pool.pick(key)
+	if srv == nil {
+		s.replyError(r, "Connection refused")
+		return
+	}
+	b := srv.connFor(s)
+	b.enqueue(r, data)
+	s.addDirty(b)
+}
+
+// stripNoreply appends line without its final "noreply" word (and the
+// spaces before it).
+func stripNoreply(dst, line []byte) []byte {
+	content := bytes.TrimRight(line, "\r\n")
+	i := bytes.LastIndex(content, []byte("noreply"))
+	if i < 0 {
+		return append(dst, line...)
+	}
+	head := bytes.TrimRight(content[:i], " ")
+	dst = append(dst, head...)
 	return append(dst, "\r\n"...)
 }
 
-func (memcacheProtocol) newReplyParser() replyParser { return memcacheReplyParser{} }
-
-type memcacheReplyParser struct{}
-
-func (memcacheReplyParser) scan(buf []byte, _ *request) (int, error) {
-	i := bytes.IndexByte(buf, '\n')
-	if i < 0 {
-		return 0, errIncomplete
+// retrieve serves get, gets, gat and gats: keys on one server go as the
+// client sent them; otherwise one request per server (not per key), and
+// the VALUE blocks are merged in the client's key order with one END.
+func (mp *memcacheProtocol) retrieve(s *session, r *request, req *memcache.Request) {
+	keys := req.Keys
+	if len(keys) == 0 {
+		s.reply(r, replyEnd) // "gat 10" with no key: memcached says END
+		return
 	}
-	return i + 1, nil
+	s.keySrv = s.keySrv[:0]
+	var first *server
+	split := false
+	for _, k := range keys {
+		srv := mp.pool.pick(k)
+		if srv == nil {
+			s.replyError(r, "Connection refused")
+			return
+		}
+		if first == nil {
+			first = srv
+		} else if srv != first {
+			split = true
+		}
+		s.keySrv = append(s.keySrv, srv)
+	}
+	if !split {
+		b := first.connFor(s)
+		b.enqueue(r, s.cur)
+		s.addDirty(b)
+		return
+	}
+
+	r.merge = mergeValues
+	r.keyFrag, r.keyPos = r.keyFrag[:0], r.keyPos[:0]
+	for _, k := range keys {
+		r.keyFrag = append(r.keyFrag, -1)
+		r.keyPos = append(r.keyPos, 0)
+		r.keyBuf = append(r.keyBuf, k...)
+		r.keyEnd = append(r.keyEnd, int32(len(r.keyBuf)))
+	}
+	s.startFragments(r)
+	defer s.endFragments(r)
+	var fragKeys [][]byte
+	for i := range keys {
+		if r.keyFrag[i] >= 0 {
+			continue
+		}
+		srv := s.keySrv[i]
+		f := s.newFragment(r)
+		f.mcCmd = req.Command
+		fi := int32(len(r.frags) - 1)
+		fragKeys = fragKeys[:0]
+		for j := i; j < len(keys); j++ {
+			if s.keySrv[j] == srv {
+				r.keyFrag[j] = fi
+				fragKeys = append(fragKeys, keys[j])
+			}
+		}
+		if req.Command == memcache.Gat || req.Command == memcache.Gats {
+			s.scratch = memcache.AppendGat(s.scratch[:0], req.Name, req.Exptime, fragKeys...)
+		} else {
+			s.scratch = memcache.AppendGet(s.scratch[:0], req.Name, fragKeys...)
+		}
+		b := srv.connFor(s)
+		b.enqueue(f, s.scratch)
+		s.addDirty(b)
+	}
 }
 
-func (mp memcacheProtocol) handle(s *session, data []byte) int {
-	off := 0
-	for {
-		i := bytes.IndexByte(data[off:], '\n')
-		if i < 0 {
-			return off
+// mergeValues builds a split retrieval's reply: for each key in the
+// client's order, its VALUE block if its server had it, then one END. A
+// fragment's error fails the whole request with that error.
+func mergeValues(p *request, dst []byte) []byte {
+	for _, f := range p.frags {
+		if memcache.IsErrorReply(f.reply) {
+			return append(dst, f.reply...)
 		}
-		off += i + 1
-		r := s.newRequest()
-		s.replyError(r, "shardproxy: the memcached data path is not implemented in this build")
 	}
+	for _, f := range p.frags {
+		f.elems = f.elems[:0]
+		f.cursor = 0
+		err := memcache.ValueBlocks(f.reply, func(key, block []byte) {
+			f.elems = append(f.elems, key, block)
+		})
+		if err != nil {
+			return memcache.AppendServerError(dst, "bad reply from server for a fragment of a multi-key request")
+		}
+	}
+	start := int32(0)
+	for i, fi := range p.keyFrag {
+		key := p.keyBuf[start:p.keyEnd[i]]
+		start = p.keyEnd[i]
+		f := p.frags[fi]
+		if 2*f.cursor < len(f.elems) && bytes.Equal(f.elems[2*f.cursor], key) {
+			dst = append(dst, f.elems[2*f.cursor+1]...)
+			f.cursor++
+		}
+	}
+	return memcache.AppendEnd(dst)
 }

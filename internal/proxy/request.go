@@ -1,5 +1,7 @@
 package proxy
 
+import "github.com/shardproxy/shardproxy/internal/memcache"
+
 // request is one client request on its way through the proxy, or one
 // fragment of a multi-key request. A session owns its requests: they come
 // from and return to the session's free list, so the steady state allocates
@@ -25,6 +27,18 @@ type request struct {
 	keyFrag []int32
 	keyPos  []int32
 	elems   [][]byte // scratch for splitting a fragment's array reply
+
+	// Memcached: the command (the reply's shape depends on it), whether
+	// the client must not see the reply (noreply, or what a meta q flag
+	// hides: decided when the reply arrives), and for a split multi-get
+	// the keys in the client's order (the client's buffer is reused by
+	// then) and each fragment's progress through its VALUE blocks.
+	mcCmd  memcache.Command
+	quiet  bool
+	silent bool
+	keyBuf []byte
+	keyEnd []int32
+	cursor int
 }
 
 // maxKeptReply bounds the reply buffer a recycled request keeps, so one huge
@@ -44,6 +58,12 @@ func (r *request) reset() {
 	r.keyFrag = r.keyFrag[:0]
 	r.keyPos = r.keyPos[:0]
 	r.elems = r.elems[:0]
+	r.mcCmd = 0
+	r.quiet = false
+	r.silent = false
+	r.keyBuf = r.keyBuf[:0]
+	r.keyEnd = r.keyEnd[:0]
+	r.cursor = 0
 }
 
 // reqQueue is a FIFO of requests on a growable ring buffer.

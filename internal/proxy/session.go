@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shardproxy/shardproxy/internal/memcache"
 	"github.com/shardproxy/shardproxy/internal/resp"
 )
 
@@ -36,12 +37,14 @@ type session struct {
 	rlen    int
 	dirty   []*backendConn // backends given requests in this read batch
 	stop    bool           // QUIT or an unrecoverable protocol error: read no more
+	discard int            // bytes still to drop (a data block memcached would swallow)
 	authed  bool
-	parsed  resp.Request // the request being parsed (Redis pools)
-	cur     []byte       // the current request's bytes, as sent to a server
-	scratch []byte       // building fragments and re-encoded requests
-	idxs    []int        // key indexes of the current request
-	keySrv  []*server    // the server of each key of the current request
+	parsed  resp.Request     // the request being parsed (Redis pools)
+	mc      memcache.Request // the request being parsed (Memcached pools)
+	cur     []byte           // the current request's bytes, as sent to a server
+	scratch []byte           // building fragments and re-encoded requests
+	idxs    []int            // key indexes of the current request
+	keySrv  []*server        // the server of each key of the current request
 
 	mu      sync.Mutex // guards everything below
 	cond    sync.Cond  // signalled when the queue shrinks or the session closes
@@ -293,7 +296,7 @@ func (s *session) deliver() {
 	s.mu.Lock()
 	for r := s.queue.peek(); r != nil && r.done; r = s.queue.peek() {
 		s.queue.pop()
-		if !s.broken {
+		if !s.broken && !r.silent {
 			s.out = append(s.out, r.reply...)
 		}
 		s.recycle(r)

@@ -1,0 +1,135 @@
+package proxy
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shardproxy/shardproxy/internal/testutil"
+)
+
+func memcachePool(t testing.TB, extra string, servers ...*testutil.Server) (*Proxy, string) {
+	t.Helper()
+	return startProxy(t, "mc:\n  listen: 127.0.0.1:{{port}}\n  hash: fnv1a_64\n  distribution: ketama\n"+
+		extra+"  servers:\n"+serverLines(servers...))
+}
+
+func startMemcacheds(t testing.TB, n int) []*testutil.Server {
+	t.Helper()
+	var out []*testutil.Server
+	for range n {
+		out = append(out, testutil.StartMemcached(t))
+	}
+	return out
+}
+
+// readLine reads one reply line.
+func (c *rawClient) readLine() string {
+	c.t.Helper()
+	_ = c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	line, err := c.r.ReadString('\n')
+	if err != nil {
+		c.t.Fatalf("read line: %v (so far %q)", err, line)
+	}
+	return line
+}
+
+// readUntil reads lines until one equals last, and returns them all.
+func (c *rawClient) readUntil(last string) string {
+	c.t.Helper()
+	var b strings.Builder
+	for {
+		line := c.readLine()
+		b.WriteString(line)
+		if line == last {
+			return b.String()
+		}
+	}
+}
+
+func TestMemcacheBasics(t *testing.T) {
+	servers := startMemcacheds(t, 3)
+	px, addr := memcachePool(t, "", servers...)
+	c := dialRaw(t, addr)
+
+	c.send("set a 5 0 1\r\nx\r\n")
+	if got := c.readLine(); got != "STORED\r\n" {
+		t.Fatalf("set: %q", got)
+	}
+	c.send("get a\r\n")
+	if got := c.readUntil("END\r\n"); got != "VALUE a 5 1\r\nx\r\nEND\r\n" {
+		t.Errorf("get: %q", got)
+	}
+	// Keys over all servers, values back in the client's order.
+	var keys []string
+	spread := map[string]bool{}
+	for i := 0; len(spread) < 3 || len(keys) < 12; i++ {
+		k := fmt.Sprintf("key%d", i)
+		keys = append(keys, k)
+		spread[px.Pools()[0].pick([]byte(k)).cfg.Address.String()] = true
+		c.send(fmt.Sprintf("set %s 0 0 %d noreply\r\nv-%s\r\n", k, len(k)+2, k))
+	}
+	c.send("mn\r\n")
+	if got := c.readLine(); got != "MN\r\n" {
+		t.Fatalf("noreply sets then mn: %q", got)
+	}
+	req := "get " + strings.Join(keys[:3], " ") + " missing " + strings.Join(keys[3:], " ") + " " + keys[0] + "\r\n"
+	var want strings.Builder
+	for _, k := range append(append(append(append([]string{}, keys[:3]...), "missing"), keys[3:]...), keys[0]) {
+		if k == "missing" {
+			continue
+		}
+		fmt.Fprintf(&want, "VALUE %s 0 %d\r\nv-%s\r\n", k, len(k)+2, k)
+	}
+	want.WriteString("END\r\n")
+	c.send(req)
+	if got := c.readUntil("END\r\n"); got != want.String() {
+		t.Errorf("multi-get:\n got %q\nwant %q", got, want.String())
+	}
+	// gets returns cas uniques; one get per server, not per key.
+	c.send("gets " + strings.Join(keys, " ") + "\r\n")
+	if got := c.readUntil("END\r\n"); strings.Count(got, "VALUE ") != len(keys) {
+		t.Errorf("gets: %q", got)
+	}
+	for _, tt := range []struct{ req, want string }{
+		{"incr nope 1\r\n", "NOT_FOUND\r\n"},
+		{"set n 0 0 1\r\n5\r\n", "STORED\r\n"},
+		{"incr n 10\r\n", "15\r\n"},
+		{"decr n 3\r\n", "12\r\n"},
+		{"touch n 100\r\n", "TOUCHED\r\n"},
+		{"append n 0 0 1\r\n0\r\n", "STORED\r\n"},
+		{"delete n\r\n", "DELETED\r\n"},
+		{"delete n\r\n", "NOT_FOUND\r\n"},
+		{"bogus\r\n", "ERROR\r\n"},
+		// memcached reads "abcd\r" as the block, rejects it, then takes the
+		// lone "\n" for an empty command line.
+		{"set k 0 0 3\r\nabcd\r\n", "CLIENT_ERROR bad data chunk\r\nERROR\r\n"},
+		{"get " + strings.Repeat("k", 251) + "\r\n", "CLIENT_ERROR bad command line format\r\n"},
+		{"mg key1 v\r\n", "VA 6\r\nv-key1\r\n"},
+		{"mg nope v\r\n", "EN\r\n"},
+		{"ms m1 2\r\nhi\r\n", "HD\r\n"},
+		{"md m1\r\n", "HD\r\n"},
+		{"stats\r\n", "SERVER_ERROR 'stats' is not supported through the proxy\r\n"},
+	} {
+		c.send(tt.req)
+		got := c.readLine()
+		if strings.HasPrefix(got, "VA ") || got == "CLIENT_ERROR bad data chunk\r\n" {
+			got += c.readLine()
+		}
+		if got != tt.want {
+			t.Errorf("%q: got %q, want %q", tt.req, got, tt.want)
+		}
+	}
+	// Quiet meta requests: a miss and a success are hidden, mn closes.
+	c.send("mg nope v q\r\nms q1 1 q\r\nx\r\nmg key1 v q\r\nmn\r\n")
+	if got := c.readUntil("MN\r\n"); got != "VA 6\r\nv-key1\r\nMN\r\n" {
+		t.Errorf("quiet pipeline: %q", got)
+	}
+	c.send("version\r\n")
+	if got := c.readLine(); !strings.HasPrefix(got, "VERSION ") {
+		t.Errorf("version: %q", got)
+	}
+	c.send("quit\r\n")
+	c.expectClosed()
+}
