@@ -190,6 +190,84 @@ func main() {
 		fmt.Printf("| %s | %.3f / %.3f | %.3f / %.3f | %.3f / %.3f | %.3f / %.3f |\n", name, d.p50, d.p99, n.p50, n.p99, s.p50, s.p99, s1.p50, s1.p99)
 	}
 	fmt.Println()
+	// Memcached: the same comparison with a small Go load generator.
+	var mcPorts, mcPIDs []int
+	for range 2 {
+		port := freePort()
+		args := []string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0"}
+		if os.Geteuid() == 0 {
+			args = append(args, "-u", "root")
+		}
+		cmd := start("memcached", args...)
+		mcPorts = append(mcPorts, port)
+		mcPIDs = append(mcPIDs, cmd.Process.Pid)
+		waitPort(port)
+	}
+	mcPool := func(port int) string {
+		return fmt.Sprintf("mc:\n  listen: 127.0.0.1:%d\n  hash: fnv1a_64\n  distribution: ketama\n  timeout: 2000\n  servers:\n   - 127.0.0.1:%d:1\n   - 127.0.0.1:%d:1\n",
+			port, mcPorts[0], mcPorts[1])
+	}
+	mcTargets := []target{{"direct", mcPorts[0], 0}}
+	for _, tg := range []struct {
+		name string
+		env  []string
+		bin  string
+	}{{"nutcracker", nil, lookPath("nutcracker")}, {"shardproxy", nil, *bin}, {"shardproxy-1", []string{"GOMAXPROCS=" + strconv.Itoa(runtime.NumCPU())}, *bin}} {
+		port := freePort()
+		conf := filepath.Join(dir, tg.name+"-mc.yml")
+		check(os.WriteFile(conf, []byte(mcPool(port)), 0o644))
+		args := []string{"-c", conf, "-v", "4", "-o", filepath.Join(dir, tg.name+"-mc.log"), "-s", strconv.Itoa(freePort()), "-a", "127.0.0.1"}
+		if tg.name == "nutcracker" {
+			args = append(args, "-p", filepath.Join(dir, "nc-mc.pid"))
+		}
+		cmd := startEnv(tg.env, tg.bin, args...)
+		waitPort(port)
+		mcTargets = append(mcTargets, target{tg.name, port, cmd.Process.Pid})
+	}
+	mcPrefill(mcTargets[1].port) // through nutcracker: every key on its server
+	mcPrefill(mcPorts[0])        // and all of them on the direct target
+	mcWorkloads := []mcWorkload{
+		{"get", "get", 50, 1},
+		{"set", "set", 50, 1},
+		{"get -P 16", "get", 50, 16},
+		{"set -P 16", "set", 50, 16},
+	}
+	mcResults := map[string]map[string][]sample{}
+	for _, w := range mcWorkloads {
+		mcResults[w.name] = map[string][]sample{}
+	}
+	for round := 0; round < *rounds; round++ {
+		order := slices.Clone(mcTargets)
+		for i := 0; i < round%len(order); i++ {
+			order = append(order[1:], order[0])
+		}
+		for _, w := range mcWorkloads {
+			for _, tg := range order {
+				p0, r0 := cpuNanos(tg.pid), cpuNanos(mcPIDs...)
+				rps := mcRun(tg.port, w, *requests)
+				p1, r1 := cpuNanos(tg.pid), cpuNanos(mcPIDs...)
+				s := sample{rps: rps, redisCPU: float64(r1-r0) / float64(*requests)}
+				if tg.pid != 0 {
+					s.proxyCPU = float64(p1-p0) / float64(*requests)
+				}
+				mcResults[w.name][tg.name] = append(mcResults[w.name][tg.name], s)
+			}
+		}
+		log.Printf("memcached round %d/%d done", round+1, *rounds)
+	}
+	fmt.Println("Memcached (Go load generator, 50 connections, 64-byte values over 10,000 keys): throughput, then CPU µs per request of the proxy and of the two memcached.")
+	fmt.Println()
+	fmt.Println("| workload | direct | nutcracker | sp | spN | sp/nc | spN/nc | CPU nc | CPU sp | CPU spN | sp/nc CPU | memcached CPU direct / nc / sp / spN |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, w := range mcWorkloads {
+		r := mcResults[w.name]
+		d, n, s, s1 := median(r["direct"]), median(r["nutcracker"]), median(r["shardproxy"]), median(r["shardproxy-1"])
+		fmt.Printf("| %s (%d conns) | %.0f | %.0f | %.0f | %.0f | **%.2f** | **%.2f** | %.2f | %.2f | %.2f | **%.2f** | %.2f / %.2f / %.2f / %.2f |\n",
+			w.name, w.conns, d.rps, n.rps, s.rps, s1.rps, s.rps/n.rps, s1.rps/n.rps, n.proxyCPU/1000, s.proxyCPU/1000, s1.proxyCPU/1000,
+			s.proxyCPU/n.proxyCPU, d.redisCPU/1000, n.redisCPU/1000, s.redisCPU/1000, s1.redisCPU/1000)
+	}
+	fmt.Println()
+
 	ncMem := idleMemory(ncPort, nc.Process.Pid, *idle)
 	spMem := idleMemory(spPort, sp.Process.Pid, *idle)
 	fmt.Printf("| memory per idle client connection (%d connections, RSS delta) | nutcracker | shardproxy |\n|---|---|---|\n| bytes | %.0f | %.0f |\n",
