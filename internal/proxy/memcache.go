@@ -56,6 +56,9 @@ var (
 
 // handle parses and dispatches every complete request in data.
 func (mp *memcacheProtocol) handle(s *session, data []byte) int {
+	if s.mc == nil {
+		s.mc = new(memcache.Request) // not before the first request: idle sessions stay small
+	}
 	off := 0
 	for off < len(data) && !s.stop {
 		if s.discard > 0 {
@@ -65,7 +68,7 @@ func (mp *memcacheProtocol) handle(s *session, data []byte) int {
 			off += d
 			continue
 		}
-		n, err := memcache.ParseRequest(data[off:], &s.mc)
+		n, err := memcache.ParseRequest(data[off:], s.mc)
 		if err == memcache.ErrIncomplete {
 			return off + n
 		}
@@ -92,7 +95,7 @@ func (mp *memcacheProtocol) handle(s *session, data []byte) int {
 		}
 		s.cur = data[off : off+n]
 		off += n
-		mp.dispatch(s, &s.mc)
+		mp.dispatch(s, s.mc)
 	}
 	return off
 }

@@ -56,9 +56,12 @@ func (p *redisReplyParser) scan(buf []byte, _ *request) (int, error) {
 
 // handle parses and dispatches every complete request in data.
 func (rp *redisProtocol) handle(s *session, data []byte) int {
+	if s.parsed == nil {
+		s.parsed = new(resp.Request) // not before the first request: idle sessions stay small
+	}
 	off := 0
 	for off < len(data) && !s.stop {
-		n, err := resp.ParseRequest(data[off:], &s.parsed)
+		n, err := resp.ParseRequest(data[off:], s.parsed)
 		if err == resp.ErrIncomplete {
 			return off + n
 		}

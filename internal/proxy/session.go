@@ -39,12 +39,12 @@ type session struct {
 	stop    bool           // QUIT or an unrecoverable protocol error: read no more
 	discard int            // bytes still to drop (a data block memcached would swallow)
 	authed  bool
-	parsed  resp.Request     // the request being parsed (Redis pools)
-	mc      memcache.Request // the request being parsed (Memcached pools)
-	cur     []byte           // the current request's bytes, as sent to a server
-	scratch []byte           // building fragments and re-encoded requests
-	idxs    []int            // key indexes of the current request
-	keySrv  []*server        // the server of each key of the current request
+	parsed  *resp.Request     // the request being parsed (Redis pools)
+	mc      *memcache.Request // the request being parsed (Memcached pools)
+	cur     []byte            // the current request's bytes, as sent to a server
+	scratch []byte            // building fragments and re-encoded requests
+	idxs    []int             // key indexes of the current request
+	keySrv  []*server         // the server of each key of the current request
 
 	mu      sync.Mutex // guards everything below
 	cond    sync.Cond  // signalled when the queue shrinks or the session closes
