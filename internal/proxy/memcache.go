@@ -121,6 +121,8 @@ func (mp *memcacheProtocol) dispatch(s *session, req *memcache.Request) {
 	case c.HasKey():
 		mp.single(s, r, req)
 	default:
+		// With noreply the client reads no answer, not even this one.
+		r.silent = req.Noreply
 		s.replyError(r, "'"+string(req.Name)+"' is not supported through the proxy")
 	}
 }
