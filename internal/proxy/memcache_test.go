@@ -133,3 +133,38 @@ func TestMemcacheBasics(t *testing.T) {
 	c.send("quit\r\n")
 	c.expectClosed()
 }
+
+// TestMemcacheTimeoutAndRefused: a paused server times out with
+// twemproxy's SERVER_ERROR wording; a dead one is refused; every request
+// gets exactly one reply.
+func TestMemcacheTimeoutAndRefused(t *testing.T) {
+	servers := startMemcacheds(t, 1)
+	_, addr := memcachePool(t, "  timeout: 200\n", servers...)
+	c := dialRaw(t, addr)
+	c.send("set a 0 0 1\r\nx\r\n")
+	if got := c.readLine(); got != "STORED\r\n" {
+		t.Fatal(got)
+	}
+	servers[0].Pause()
+	start := time.Now()
+	c.send("get a\r\nset b 0 0 1 noreply\r\ny\r\nmn\r\n")
+	if got := c.readLine(); got != "SERVER_ERROR Connection timed out\r\n" {
+		t.Errorf("get on a paused server: %q", got)
+	}
+	if got := c.readLine(); got != "MN\r\n" {
+		t.Errorf("after the timed-out noreply set: %q", got)
+	}
+	if d := time.Since(start); d < 200*time.Millisecond || d > 3*time.Second {
+		t.Errorf("timed out after %v", d)
+	}
+	servers[0].Resume()
+	servers[0].Kill()
+	c.send("get a\r\n")
+	if got := c.readLine(); !strings.HasPrefix(got, "SERVER_ERROR ") {
+		t.Errorf("get on a dead server: %q", got)
+	}
+	c.send("get a\r\n")
+	if got := c.readLine(); got != "SERVER_ERROR Connection refused\r\n" {
+		t.Errorf("get on a dead server: %q", got)
+	}
+}
