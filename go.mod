@@ -3,6 +3,8 @@ module github.com/shardproxy/shardproxy
 go 1.26.0
 
 require (
+	// Tests only: integration tests drive Memcached pools with a real client library.
+	github.com/bradfitz/gomemcache v0.0.0-20260422231931-4d751bb6e37c
 	// Tests only: integration tests drive the proxy with a real Redis client.
 	github.com/redis/go-redis/v9 v9.23.0
 	// The configuration parser: yaml.v3's node API gives the line numbers

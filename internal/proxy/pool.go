@@ -267,9 +267,13 @@ func (p *Pool) drain(ctx context.Context) error {
 			s.conn.Close()
 		}
 		p.mu.Unlock()
-		// Fail what the servers still owe, so every session can finish.
+		// Fail what the servers still owe, so every session can finish;
+		// the process is about to exit, so do not wait long for them.
 		p.closeServers()
-		<-done
+		select {
+		case <-done:
+		case <-time.After(time.Second):
+		}
 		err = ctx.Err()
 	}
 	if p.stopSweep != nil {

@@ -362,8 +362,11 @@ func (s *session) wrote(out []byte, err error) {
 	s.cond.Broadcast()
 	s.mu.Unlock()
 	if err != nil {
-		// Wake the reader: the client cannot be answered any more.
-		s.conn.Close()
+		// Wake the reader, which closes the connection (serve): the
+		// client cannot be answered any more. Not Close here: this may
+		// run inside the reader's own RawConn.Read callback, and Close
+		// waits for that read to end.
+		_ = s.conn.SetReadDeadline(time.Now())
 		return
 	}
 	if more {
