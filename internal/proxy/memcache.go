@@ -179,26 +179,7 @@ func (mp *memcacheProtocol) retrieve(s *session, r *request, req *memcache.Reque
 		s.reply(r, replyEnd) // "gat 10" with no key: memcached says END
 		return
 	}
-	s.keySrv = s.keySrv[:0]
-	var first *server
-	split := false
-	for _, k := range keys {
-		srv := mp.pool.pick(k)
-		if srv == nil {
-			s.replyError(r, "Connection refused")
-			return
-		}
-		if first == nil {
-			first = srv
-		} else if srv != first {
-			split = true
-		}
-		s.keySrv = append(s.keySrv, srv)
-	}
-	if !split {
-		b := first.connFor(s)
-		b.enqueue(r, s.cur)
-		s.addDirty(b)
+	if !s.placeKeys(r, len(keys), func(i int) []byte { return keys[i] }) {
 		return
 	}
 

@@ -53,26 +53,7 @@ func (rp *redisProtocol) multi(s *session, r *request, cmd *rediscmd.Command, ar
 		return
 	}
 	// Where each key goes; one server for all means no split.
-	s.keySrv = s.keySrv[:0]
-	var first *server
-	split := false
-	for _, k := range keys {
-		srv := rp.pool.pick(args[k])
-		if srv == nil {
-			s.replyError(r, "Connection refused")
-			return
-		}
-		if first == nil {
-			first = srv
-		} else if srv != first {
-			split = true
-		}
-		s.keySrv = append(s.keySrv, srv)
-	}
-	if !split {
-		b := first.connFor(s)
-		b.enqueue(r, s.cur)
-		s.addDirty(b)
+	if !s.placeKeys(r, len(keys), func(i int) []byte { return args[keys[i]] }) {
 		return
 	}
 
@@ -198,4 +179,33 @@ func mergeAllOK(p *request, dst []byte) []byte {
 		}
 	}
 	return append(dst, replyOK...)
+}
+
+// placeKeys records in s.keySrv the server of each of the n keys of a
+// multi-key request (key(i) is the i-th) and reports whether the request
+// must be split. When no split is needed (every key on one server) it
+// forwards the request as the client sent it; when a key has no live
+// server it answers the error. Either way it then returns false.
+func (s *session) placeKeys(r *request, n int, key func(i int) []byte) (split bool) {
+	s.keySrv = s.keySrv[:0]
+	var first *server
+	for i := 0; i < n; i++ {
+		srv := s.pool.pick(key(i))
+		if srv == nil {
+			s.replyError(r, "Connection refused")
+			return false
+		}
+		if first == nil {
+			first = srv
+		} else if srv != first {
+			split = true
+		}
+		s.keySrv = append(s.keySrv, srv)
+	}
+	if !split {
+		b := first.connFor(s)
+		b.enqueue(r, s.cur)
+		s.addDirty(b)
+	}
+	return split
 }
