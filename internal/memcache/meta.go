@@ -264,6 +264,12 @@ func StripQuiet(dst, line []byte) []byte {
 			for from > 0 && content[from-1] == ' ' {
 				from--
 			}
+			if from > 0 && content[from-1] == '\r' && from < start {
+				// A word ending in '\r' (memcached allows one in a key)
+				// must not meet the line's end: "ma \r q\n" would become
+				// "ma \r\n", a line without the key. Keep one space.
+				from++
+			}
 			dst = append(dst, line[:from]...)
 			return append(dst, line[i:]...)
 		}
