@@ -332,6 +332,9 @@ func (b *backendConn) fail(gen uint64, cause error) {
 			continue
 		}
 		r.reply = p.proto.appendError(r.reply[:0], msg)
+		if r.silent {
+			p.stats.noreplyErrors.Add(1)
+		}
 		if r.sess.complete(r) {
 			touched = addSession(touched, r.sess)
 		}

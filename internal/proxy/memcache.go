@@ -24,9 +24,14 @@ func (mp *memcacheProtocol) appendError(dst []byte, msg string) []byte {
 	return memcache.AppendServerError(dst, msg)
 }
 
-type memcacheReplyParser struct{ sc memcache.ReplyScanner }
+type memcacheReplyParser struct {
+	sc   memcache.ReplyScanner
+	pool *Pool
+}
 
-func (mp *memcacheProtocol) newReplyParser() replyParser { return &memcacheReplyParser{} }
+func (mp *memcacheProtocol) newReplyParser() replyParser {
+	return &memcacheReplyParser{pool: mp.pool}
+}
 
 // scan frames the reply to head by head's command, and decides there
 // whether the client sees it: the proxy forwards noreply and quiet (q)
@@ -45,6 +50,11 @@ func (p *memcacheReplyParser) scan(buf []byte, head *request) (int, error) {
 	}
 	if head.quiet && memcache.QuietSuppressed(head.mcCmd, buf[:n]) {
 		head.silent = true
+	}
+	if head.silent && memcache.IsErrorReply(buf[:n]) {
+		// The client asked not to hear back (noreply), so the failure
+		// is only counted.
+		p.pool.stats.noreplyErrors.Add(1)
 	}
 	return n, nil
 }

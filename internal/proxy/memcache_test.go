@@ -168,3 +168,29 @@ func TestMemcacheTimeoutAndRefused(t *testing.T) {
 		t.Errorf("get on a dead server: %q", got)
 	}
 }
+
+// TestMemcacheNoreplyFailuresCounted: a noreply request that fails sends
+// the client nothing, keeps the replies in step, and is counted.
+func TestMemcacheNoreplyFailuresCounted(t *testing.T) {
+	servers := startMemcacheds(t, 1)
+	px, addr := memcachePool(t, "", servers...)
+	c := dialRaw(t, addr)
+	// incr of a non-number and add of an existing key fail silently.
+	c.send("set n 0 0 1 noreply\r\nx\r\nincr n 1 noreply\r\nadd n 0 0 1 noreply\r\ny\r\nincr nope 1 noreply\r\nget n\r\n")
+	if got := c.readUntil("END\r\n"); got != "VALUE n 0 1\r\nx\r\nEND\r\n" {
+		t.Errorf("after silent failures: %q", got)
+	}
+	// Only error replies count: NOT_STORED and NOT_FOUND are answers.
+	if got := px.Pools()[0].NoreplyErrors(); got != 1 {
+		t.Errorf("NoreplyErrors = %d, want 1 (the incr of a non-number)", got)
+	}
+	// A noreply request to a dead server fails unseen, and is counted.
+	servers[0].Kill()
+	c.send("set m 0 0 1 noreply\r\nz\r\nmn\r\n")
+	if got := c.readLine(); got != "MN\r\n" {
+		t.Errorf("after a noreply set to a dead server: %q", got)
+	}
+	if got := px.Pools()[0].NoreplyErrors(); got != 2 {
+		t.Errorf("NoreplyErrors = %d, want 2", got)
+	}
+}

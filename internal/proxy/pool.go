@@ -32,6 +32,7 @@ type Pool struct {
 	ring atomic.Pointer[hashkit.Ring]
 
 	clients  atomic.Int64 // current client connections, for client_connections
+	stats    poolStats
 	sessionN atomic.Uint64
 
 	mu        sync.Mutex // guards the fields below
@@ -83,6 +84,18 @@ func newPool(cfg *config.Pool, opts Options) (*Pool, error) {
 	}
 	return p, nil
 }
+
+// poolStats are the pool's counters that have no nutcracker equivalent yet;
+// the stats server (a later issue) publishes them beside nutcracker's.
+type poolStats struct {
+	// noreplyErrors counts Memcached requests sent with noreply that
+	// failed unseen by the client: an error reply from the server, or a
+	// connection failure, refusal or timeout.
+	noreplyErrors atomic.Uint64
+}
+
+// NoreplyErrors returns how many noreply requests failed silently.
+func (p *Pool) NoreplyErrors() uint64 { return p.stats.noreplyErrors.Load() }
 
 // Name returns the pool's name from the configuration.
 func (p *Pool) Name() string { return p.cfg.Name }
