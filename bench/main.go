@@ -127,11 +127,7 @@ func main() {
 		results[w.name] = map[string][]sample{}
 	}
 	for round := 0; round < *rounds; round++ {
-		order := slices.Clone(targets)
-		// Alternate the order each round so no target always runs first.
-		for i := 0; i < round%len(order); i++ {
-			order = append(order[1:], order[0])
-		}
+		order := roundOrder(targets, round)
 		for _, w := range workloads {
 			for _, tg := range order {
 				if tg.name == "direct" && !w.direct {
@@ -237,10 +233,7 @@ func main() {
 		mcResults[w.name] = map[string][]sample{}
 	}
 	for round := 0; round < *rounds; round++ {
-		order := slices.Clone(mcTargets)
-		for i := 0; i < round%len(order); i++ {
-			order = append(order[1:], order[0])
-		}
+		order := roundOrder(mcTargets, round)
 		for _, w := range mcWorkloads {
 			for _, tg := range order {
 				p0, r0 := cpuNanos(tg.pid), cpuNanos(mcPIDs...)
@@ -272,6 +265,13 @@ func main() {
 	spMem := idleMemory(spPort, sp.Process.Pid, *idle)
 	fmt.Printf("| memory per idle client connection (%d connections, RSS delta) | nutcracker | shardproxy |\n|---|---|---|\n| bytes | %.0f | %.0f |\n",
 		*idle, ncMem, spMem)
+}
+
+// roundOrder rotates the targets by the round number, so that no target
+// always runs first (and gets the machine at its coolest).
+func roundOrder(targets []target, round int) []target {
+	k := round % len(targets)
+	return append(slices.Clone(targets[k:]), targets[:k]...)
 }
 
 // runOne runs one redis-benchmark and charges CPU time to the proxy and
