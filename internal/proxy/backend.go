@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/shardproxy/shardproxy/internal/config"
@@ -19,16 +20,39 @@ type server struct {
 	cfg   config.Server
 	name  string // ring name: what stats and logs call it
 	conns []*backendConn
+
+	// addr is where the server is reached: cfg.Address, or for a Sentinel
+	// group the master's address, which a failover switches.
+	addr atomic.Pointer[config.Address]
+
+	failures atomic.Int32 // consecutive connection failures (auto_eject_hosts)
+	stats    serverCounters
+
+	mu      sync.Mutex // guards ejected
+	ejected bool
+}
+
+// serverCounters are a server's counters that are not per connection.
+type serverCounters struct {
+	eof       atomic.Uint64 // connections closed by the server
+	err       atomic.Uint64 // connections failed with an error (refused, reset, …)
+	timedOut  atomic.Uint64 // connections closed for a request timeout
+	ejectedAt atomic.Int64  // µs since the epoch of the last ejection
 }
 
 func newServer(p *Pool, cfg config.Server) *server {
 	s := &server{pool: p, cfg: cfg, name: cfg.RingName()}
+	addr := cfg.Address
+	s.addr.Store(&addr)
 	n := max(1, p.cfg.ServerConnections)
 	for i := range n {
 		s.conns = append(s.conns, &backendConn{server: s, index: i})
 	}
 	return s
 }
+
+// address returns where the server is reached now.
+func (s *server) address() config.Address { return *s.addr.Load() }
 
 // connFor returns the connection a session uses for this server. A session
 // always uses the same one, so its requests to a server stay in order.
@@ -57,6 +81,19 @@ type backendConn struct {
 	replies  uint64   // replies received on this connection: progress for the timeout sweeper
 	stalled  int      // sweeps in a row with requests in flight and no reply
 	lastSeen uint64   // replies at the previous sweep
+	counts   connCounts
+}
+
+// connCounts are one connection's share of its server's stats, kept under
+// the connection's mutex, which the request path holds anyway: counting
+// adds no atomic operation and no lock. The stats reader sums them.
+type connCounts struct {
+	requests, requestBytes   uint64 // client requests queued (fragments count one each)
+	responses, responseBytes uint64 // replies received for them
+	// The queues: in holds requests not yet written, out those written
+	// and waiting for their reply (twemproxy's in_queue and out_queue).
+	inQueue, inQueueBytes   int64
+	outQueue, outQueueBytes int64
 }
 
 type connState uint8
@@ -79,7 +116,13 @@ const maxKeptWriteBuf = 1 << 20
 func (b *backendConn) enqueue(r *request, data []byte) {
 	b.mu.Lock()
 	b.wbuf = append(b.wbuf, data...)
+	r.size = len(data)
 	b.inflight.push(r)
+	c := &b.counts
+	c.requests++
+	c.requestBytes += uint64(len(data))
+	c.inQueue++
+	c.inQueueBytes += int64(len(data))
 	if b.state == stateIdle {
 		b.state = stateConnecting
 		b.gen++
@@ -129,6 +172,10 @@ func (b *backendConn) writeLoop() {
 		out, conn, raw, gen := b.wbuf, b.conn, b.raw, b.gen
 		b.wbuf = b.spare[:0]
 		b.spare = nil
+		c := &b.counts
+		c.outQueue += c.inQueue
+		c.outQueueBytes += c.inQueueBytes
+		c.inQueue, c.inQueueBytes = 0, 0
 		b.mu.Unlock()
 
 		// Most batches fit the socket buffer: one non-blocking write. The
@@ -160,7 +207,7 @@ func (b *backendConn) writeLoop() {
 // ahead of everything queued, and starts the reader.
 func (b *backendConn) connect(gen uint64) {
 	p := b.server.pool
-	addr := b.server.cfg.Address
+	addr := b.server.address()
 	d := net.Dialer{Timeout: p.cfg.Timeout}
 	if p.cfg.TCPKeepalive {
 		d.KeepAlive = 0 // Go's default keep-alive period
@@ -191,12 +238,14 @@ func (b *backendConn) connect(gen uint64) {
 	if pre := p.prelude; len(pre) > 0 {
 		var head []byte
 		for i := len(pre) - 1; i >= 0; i-- {
-			b.inflight.pushFront(&request{}) // sess == nil: swallowed
+			b.inflight.pushFront(&request{size: len(pre[i])}) // sess == nil: swallowed
 		}
 		for _, cmd := range pre {
 			head = append(head, cmd...)
 		}
 		b.wbuf = append(head, b.wbuf...)
+		b.counts.inQueue += int64(len(pre))
+		b.counts.inQueueBytes += int64(len(head))
 	}
 	b.conn, b.raw = conn, raw
 	b.state = stateConnected
@@ -251,7 +300,15 @@ func (b *backendConn) readLoop(raw *rawConn, gen uint64) {
 			}
 			r := b.inflight.pop()
 			b.replies++
+			c := &b.counts
+			c.outQueue--
+			c.outQueueBytes -= int64(r.size)
+			if r.sess != nil {
+				c.responses++
+				c.responseBytes += uint64(rl)
+			}
 			b.mu.Unlock()
+			b.server.succeeded()
 			reply := buf[off : off+rl]
 			off += rl
 			if r.sess == nil {
@@ -316,13 +373,20 @@ func (b *backendConn) fail(gen uint64, cause error) {
 	failed := b.inflight
 	b.inflight = reqQueue{}
 	b.wbuf = b.wbuf[:0]
+	c := &b.counts
+	c.inQueue, c.inQueueBytes, c.outQueue, c.outQueueBytes = 0, 0, 0, 0
 	b.mu.Unlock()
 	if conn != nil {
 		conn.Close()
 	}
 	p := b.server.pool
 	msg := errorText(cause)
-	if failed.len() > 0 || !errors.Is(cause, io.EOF) {
+	if !errors.Is(cause, net.ErrClosed) && !errors.Is(cause, errSwitched) {
+		b.server.countFailure(cause)
+		b.server.failure(cause)
+	}
+	quiet := errors.Is(cause, io.EOF) || errors.Is(cause, net.ErrClosed) // an idle server going away, or our own close
+	if failed.len() > 0 || !quiet {
 		p.logger.Info("server connection closed", "server", b.server.name, "conn", b.index,
 			"err", msg, "failed_requests", failed.len())
 	}
@@ -332,6 +396,7 @@ func (b *backendConn) fail(gen uint64, cause error) {
 			continue
 		}
 		r.reply = p.proto.appendError(r.reply[:0], msg)
+		p.stats.forwardErrors.Add(1)
 		if r.silent {
 			p.stats.noreplyErrors.Add(1)
 		}
@@ -341,6 +406,23 @@ func (b *backendConn) fail(gen uint64, cause error) {
 	}
 	for _, s := range touched {
 		s.deliver()
+	}
+}
+
+// errSwitched closes a connection to a master that Sentinel replaced: not
+// a failure of the server, so it does not count towards ejection.
+var errSwitched = errors.New("master switched by Sentinel")
+
+// countFailure counts a failed connection in the server's stats as
+// twemproxy does: server_eof, server_timedout or server_err.
+func (s *server) countFailure(cause error) {
+	switch {
+	case errors.Is(cause, io.EOF):
+		s.stats.eof.Add(1)
+	case errors.Is(cause, errTimedOut), isTimeout(cause):
+		s.stats.timedOut.Add(1)
+	default:
+		s.stats.err.Add(1)
 	}
 }
 

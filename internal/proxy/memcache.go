@@ -18,6 +18,10 @@ func newMemcacheProtocol(p *Pool) *memcacheProtocol { return &memcacheProtocol{p
 
 func (mp *memcacheProtocol) prelude() [][]byte { return nil }
 
+func (mp *memcacheProtocol) healthCheck() ([]byte, *request) {
+	return []byte("version\r\n"), &request{mcCmd: memcache.Version}
+}
+
 // appendError words a proxy-made error as twemproxy does:
 // "SERVER_ERROR <reason>".
 func (mp *memcacheProtocol) appendError(dst []byte, msg string) []byte {
@@ -159,7 +163,7 @@ func (mp *memcacheProtocol) single(s *session, r *request, req *memcache.Request
 func (mp *memcacheProtocol) forward(s *session, r *request, key, data []byte) {
 	srv := mp.pool.pick(key)
 	if srv == nil {
-		s.replyError(r, "Connection refused")
+		s.noServer(r)
 		return
 	}
 	b := srv.connFor(s)

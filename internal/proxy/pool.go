@@ -29,7 +29,14 @@ type Pool struct {
 	bufs    sync.Pool // read buffers of opts.BufSize bytes
 
 	// ring places keys on servers; an ejection publishes a new one.
-	ring atomic.Pointer[hashkit.Ring]
+	ring   atomic.Pointer[hashkit.Ring]
+	ringMu sync.Mutex // serialises rebuilds
+
+	// done is closed at shutdown: it stops the background work (ejected
+	// servers' probes, Sentinel), counted in background.
+	done       chan struct{}
+	doneOnce   sync.Once
+	background sync.WaitGroup
 
 	clients  atomic.Int64 // current client connections, for client_connections
 	stats    poolStats
@@ -50,6 +57,7 @@ func newPool(cfg *config.Pool, opts Options) (*Pool, error) {
 		opts:     opts,
 		logger:   opts.Logger.With("pool", cfg.Name),
 		sessions: make(map[*session]struct{}),
+		done:     make(chan struct{}),
 	}
 	size := opts.BufSize
 	p.bufs.New = func() any { b := make([]byte, size); return &b }
@@ -88,6 +96,9 @@ func newPool(cfg *config.Pool, opts Options) (*Pool, error) {
 // poolStats are the pool's counters that have no nutcracker equivalent yet;
 // the stats server (a later issue) publishes them beside nutcracker's.
 type poolStats struct {
+	serverEjects  atomic.Uint64 // servers ejected from the ring
+	forwardErrors atomic.Uint64 // requests answered with an error because no server could take them
+	fragments     atomic.Uint64 // fragments made by splitting multi-key requests
 	// noreplyErrors counts Memcached requests sent with noreply that
 	// failed unseen by the client: an error reply from the server, or a
 	// connection failure, refusal or timeout.
@@ -292,8 +303,26 @@ func (p *Pool) drain(ctx context.Context) error {
 	if p.stopSweep != nil {
 		close(p.stopSweep)
 	}
+	p.stopBackground()
 	p.closeServers()
 	return err
+}
+
+// stopBackground stops the probes and waits for them.
+func (p *Pool) stopBackground() {
+	p.doneOnce.Do(func() { close(p.done) })
+	p.background.Wait()
+}
+
+// isClosing reports whether the pool is shutting down: failures then are
+// the shutdown's, not the servers'.
+func (p *Pool) isClosing() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
 }
 
 func (p *Pool) closeServers() {

@@ -21,6 +21,9 @@ type protocol interface {
 	// before any client request (Redis AUTH and SELECT); their replies are
 	// checked and swallowed.
 	prelude() [][]byte
+	// healthCheck returns the request that probes an ejected server (PING,
+	// version) and the request its reply is framed by.
+	healthCheck() ([]byte, *request)
 }
 
 // replyParser finds where one reply ends in a backend's byte stream.

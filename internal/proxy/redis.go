@@ -38,6 +38,10 @@ func (rp *redisProtocol) prelude() [][]byte {
 	return pre
 }
 
+func (rp *redisProtocol) healthCheck() ([]byte, *request) {
+	return []byte("PING\r\n"), &request{}
+}
+
 func (rp *redisProtocol) appendError(dst []byte, msg string) []byte {
 	return resp.AppendError(dst, "ERR "+msg)
 }
@@ -190,7 +194,7 @@ func (rp *redisProtocol) authenticate(s *session, r *request, args [][]byte) {
 func (rp *redisProtocol) forward(s *session, r *request, key []byte) {
 	srv := rp.pool.pick(key)
 	if srv == nil {
-		s.replyError(r, "Connection refused")
+		s.noServer(r)
 		return
 	}
 	b := srv.connFor(s)

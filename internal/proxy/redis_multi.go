@@ -192,7 +192,7 @@ func (s *session) placeKeys(r *request, n int, key func(i int) []byte) (split bo
 	for i := 0; i < n; i++ {
 		srv := s.pool.pick(key(i))
 		if srv == nil {
-			s.replyError(r, "Connection refused")
+			s.noServer(r)
 			return false
 		}
 		if first == nil {

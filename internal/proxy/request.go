@@ -14,6 +14,9 @@ type request struct {
 	// merge says how the fragments' replies combine (parents only).
 	merge mergeFunc
 
+	// size is how many bytes were queued to the server for it (stats).
+	size int
+
 	// reply is written by whoever completes the request (a backend reader,
 	// or the session reader for local replies) before marking it done.
 	reply []byte

@@ -206,6 +206,7 @@ func (s *session) newFragment(parent *request) *request {
 	parent.frags = append(parent.frags, f)
 	parent.pending++
 	s.mu.Unlock()
+	s.pool.stats.fragments.Add(1)
 	return f
 }
 
@@ -240,6 +241,13 @@ func (s *session) reply(r *request, b []byte) {
 }
 
 // replyError completes r with a proxy-made error in the pool's protocol.
+// noServer answers a request whose key has no live server (every server
+// ejected), as twemproxy does, and counts it as a forwarding error.
+func (s *session) noServer(r *request) {
+	s.pool.stats.forwardErrors.Add(1)
+	s.replyError(r, "Connection refused")
+}
+
 func (s *session) replyError(r *request, msg string) {
 	r.reply = s.pool.proto.appendError(r.reply[:0], msg)
 	s.mu.Lock()

@@ -1,0 +1,295 @@
+package proxy
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shardproxy/shardproxy/internal/testutil"
+)
+
+// keyOn returns a key the first pool of px places on the server at addr.
+func keyOn(t *testing.T, px *Proxy, addr string) string {
+	t.Helper()
+	for i := range 10000 {
+		k := fmt.Sprintf("key:%d", i)
+		if srv := px.Pools()[0].pick([]byte(k)); srv != nil && srv.cfg.Address.String() == addr {
+			return k
+		}
+	}
+	t.Fatalf("no key maps to %s", addr)
+	return ""
+}
+
+// waitIdle waits until every connection to srv has noticed its server is
+// gone (the EOF that is the first failure).
+func waitIdle(t *testing.T, srv *server) {
+	t.Helper()
+	if !waitFor(2*time.Second, func() bool {
+		for _, b := range srv.conns {
+			b.mu.Lock()
+			st := b.state
+			b.mu.Unlock()
+			if st != stateIdle {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Fatal("server connections still open")
+	}
+}
+
+// waitFor polls cond every 10 ms until it holds or d has passed.
+func waitFor(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestEjectionAndProbeRejoin(t *testing.T) {
+	servers := startRedises(t, 3)
+	px, addr := redisPool(t, "  auto_eject_hosts: true\n  server_failure_limit: 2\n  server_retry_timeout: 300\n  timeout: 400\n", servers...)
+	pool := px.Pools()[0]
+	victim := servers[1]
+	key := keyOn(t, px, victim.Addr)
+	c := dialRaw(t, addr)
+	if got := c.roundTrip(cmd("SET", key, "before")); got != "+OK\r\n" {
+		t.Fatal(got)
+	}
+	victim.Kill()
+	// The connection's EOF is the first failure.
+	waitIdle(t, pool.servers[1])
+
+	// The second consecutive failure (a refused dial) ejects the server;
+	// the request that met it gets an error, the next one goes to the
+	// rebuilt ring.
+	var errs int
+	for i := 0; i < 5 && backendOf(px, key) == victim.Addr; i++ {
+		got := c.roundTrip(cmd("SET", key, "during"))
+		if !strings.HasPrefix(got, "-ERR ") {
+			t.Fatalf("SET to a dead server: %q", got)
+		}
+		errs++
+	}
+	if backendOf(px, key) == victim.Addr {
+		t.Fatal("server not ejected after 5 failures")
+	}
+	if errs != 1 {
+		t.Errorf("%d failed requests before the ejection, want 1 (EOF + refused = server_failure_limit)", errs)
+	}
+	if got := pool.stats.serverEjects.Load(); got != 1 {
+		t.Errorf("server_ejects = %d, want 1", got)
+	}
+	srv := pool.servers[1]
+	if at := srv.stats.ejectedAt.Load(); at == 0 || time.Since(time.UnixMicro(at)) > 10*time.Second {
+		t.Errorf("server_ejected_at = %d", at)
+	}
+	if got := c.roundTrip(cmd("SET", key, "elsewhere")); got != "+OK\r\n" {
+		t.Fatalf("SET after the ejection: %q", got)
+	}
+
+	// While the server stays down, probes fail and it stays out, without
+	// any client request being sent to it.
+	time.Sleep(800 * time.Millisecond)
+	if backendOf(px, key) == victim.Addr {
+		t.Fatal("a dead server rejoined")
+	}
+	if got := pool.stats.serverEjects.Load(); got != 1 {
+		t.Errorf("server_ejects = %d after failed probes, want 1", got)
+	}
+
+	victim.Restart(t)
+	if !waitFor(3*time.Second, func() bool { return backendOf(px, key) == victim.Addr }) {
+		t.Fatal("the restarted server did not rejoin")
+	}
+	if got := c.roundTrip(cmd("SET", key, "back")); got != "+OK\r\n" {
+		t.Fatalf("SET after the rejoin: %q", got)
+	}
+	direct := dialRaw(t, victim.Addr)
+	if got := direct.roundTrip(cmd("GET", key)); got != "$4\r\nback\r\n" {
+		t.Errorf("the rejoined server holds %q", got)
+	}
+}
+
+func TestNoEjectionWithoutAutoEject(t *testing.T) {
+	servers := startRedises(t, 2)
+	px, addr := redisPool(t, "  server_failure_limit: 1\n  server_retry_timeout: 100\n", servers...)
+	key := keyOn(t, px, servers[0].Addr)
+	ringBefore := px.Pools()[0].ring.Load()
+	servers[0].Kill()
+	c := dialRaw(t, addr)
+	for range 5 {
+		if got := c.roundTrip(cmd("GET", key)); !strings.HasPrefix(got, "-ERR ") {
+			t.Fatalf("GET from a dead server: %q", got)
+		}
+	}
+	if px.Pools()[0].ring.Load() != ringBefore || backendOf(px, key) != servers[0].Addr {
+		t.Error("the ring changed with auto_eject_hosts false")
+	}
+	if got := px.Pools()[0].stats.serverEjects.Load(); got != 0 {
+		t.Errorf("server_ejects = %d", got)
+	}
+}
+
+// TestReplyResetsFailureCount: failures must be consecutive. Two failures
+// (the EOF of the killed server, a refused dial), a reply, two more: under
+// a limit of 3 the server stays in.
+func TestReplyResetsFailureCount(t *testing.T) {
+	servers := startRedises(t, 2)
+	px, addr := redisPool(t, "  auto_eject_hosts: true\n  server_failure_limit: 3\n  server_retry_timeout: 60000\n", servers...)
+	victim := servers[0]
+	key := keyOn(t, px, victim.Addr)
+	c := dialRaw(t, addr)
+	failTwice := func() {
+		victim.Kill()
+		waitIdle(t, px.Pools()[0].servers[0])
+		if got := c.roundTrip(cmd("GET", key)); !strings.HasPrefix(got, "-ERR ") {
+			t.Fatalf("GET from a dead server: %q", got)
+		}
+		victim.Restart(t)
+	}
+	failTwice()
+	if got := c.roundTrip(cmd("GET", key)); got != "$-1\r\n" {
+		t.Fatalf("GET after restart: %q", got)
+	}
+	failTwice()
+	if backendOf(px, key) != victim.Addr {
+		t.Error("ejected although a reply came between the failures")
+	}
+}
+
+// TestEjectedPlacementMatchesNutcracker: with one server ejected, keys move
+// to the same servers under shardproxy as under nutcracker, for every hash
+// with ketama and modula.
+func TestEjectedPlacementMatchesNutcracker(t *testing.T) {
+	servers := startRedises(t, 4, "databases 64")
+	victim := servers[1]
+	var ncConf, spConf strings.Builder
+	type poolRef struct {
+		name       string
+		ncDB, spDB int
+	}
+	var pools []poolRef
+	for _, h := range []string{"fnv1a_64", "murmur", "md5", "crc32a", "hsieh"} {
+		for _, d := range []string{"ketama", "modula"} {
+			i := len(pools)
+			pr := poolRef{h + "/" + d, 1 + i, 31 + i}
+			pools = append(pools, pr)
+			body := fmt.Sprintf("  redis: true\n  hash: %s\n  distribution: %s\n  auto_eject_hosts: true\n  server_failure_limit: 1\n  server_retry_timeout: 600000\n  servers:\n   - %s:1\n   - %s:2 named\n   - %s:1\n   - %s:3\n",
+				h, d, servers[0].Addr, victim.Addr, servers[2].Addr, servers[3].Addr)
+			fmt.Fprintf(&ncConf, "p%d:\n  listen: 127.0.0.1:%d\n  redis_db: %d\n%s", i, testutil.FreePort(t), pr.ncDB, body)
+			fmt.Fprintf(&spConf, "p%d:\n  listen: 127.0.0.1:%d\n  redis_db: %d\n%s", i, testutil.FreePort(t), pr.spDB, body)
+		}
+	}
+	testutil.StartNutcracker(t, ncConf.String())
+	px, _ := startProxy(t, spConf.String())
+	ncAddrs := listenAddrsOf(ncConf.String())
+	victim.Kill()
+
+	const nkeys = 2000
+	var warm, req, want strings.Builder
+	for i := range 40 {
+		warm.WriteString(cmd("GET", fmt.Sprintf("warm:%d", i)))
+	}
+	for i := range nkeys {
+		req.WriteString(cmd("SET", fmt.Sprintf("key:%d", i), "1"))
+		want.WriteString("+OK\r\n")
+	}
+	for i, pr := range pools {
+		for _, addr := range []string{ncAddrs[i], px.Pools()[i].Addr().String()} {
+			c := dialRaw(t, addr)
+			// Requests for keys on the dead server fail and eject it
+			// (server_failure_limit 1); then every key has a live server.
+			c.send(warm.String())
+			for range 40 {
+				c.readReply()
+			}
+			if !waitFor(2*time.Second, func() bool {
+				return c.roundTrip(cmd("SET", "probe", "1")) == "+OK\r\n" &&
+					c.roundTrip(cmd("SET", "probe2", "1")) == "+OK\r\n"
+			}) {
+				t.Fatalf("%s via %s: the dead server was not ejected", pr.name, addr)
+			}
+			c.send(req.String())
+			var got strings.Builder
+			for range nkeys {
+				got.WriteString(c.readReply())
+			}
+			if got.String() != want.String() {
+				t.Fatalf("%s via %s: SET replies not all +OK after the ejection", pr.name, addr)
+			}
+		}
+	}
+	live := []*testutil.Server{servers[0], servers[2], servers[3]}
+	for _, pr := range pools {
+		ncPlace := placement(t, live, pr.ncDB)
+		spPlace := placement(t, live, pr.spDB)
+		bad := 0
+		for k, where := range ncPlace {
+			if strings.HasPrefix(k, "key:") && spPlace[k] != where {
+				bad++
+			}
+		}
+		if len(spPlace) != len(ncPlace) || bad > 0 {
+			t.Errorf("%s: %d of %d keys placed differently (%d vs %d keys)", pr.name, bad, nkeys, len(spPlace), len(ncPlace))
+		}
+	}
+}
+
+// TestEjectionMemcached: the same cycle on a Memcached pool, whose probe
+// is "version", with a server that hangs (SIGSTOP) instead of dying: the
+// timeouts are the failures.
+func TestEjectionMemcached(t *testing.T) {
+	servers := startMemcacheds(t, 3)
+	px, addr := memcachePool(t, "  auto_eject_hosts: true\n  server_failure_limit: 1\n  server_retry_timeout: 300\n  timeout: 200\n", servers...)
+	pool := px.Pools()[0]
+	victim := servers[2]
+	key := keyOn(t, px, victim.Addr)
+	c := dialRaw(t, addr)
+	if got := c.roundTrip("set " + key + " 0 0 1\r\nx\r\n"); got != "STORED\r\n" {
+		t.Fatal(got)
+	}
+	victim.Pause()
+	resumed := false
+	defer func() {
+		if !resumed {
+			victim.Resume()
+		}
+	}()
+	if got := c.roundTrip("get " + key + "\r\n"); got != "SERVER_ERROR Connection timed out\r\n" {
+		t.Fatalf("get from a stopped server: %q", got)
+	}
+	if backendOf(px, key) == victim.Addr {
+		t.Fatal("a timed-out server was not ejected (server_failure_limit 1)")
+	}
+	if got := pool.servers[2].stats.timedOut.Load(); got != 1 {
+		t.Errorf("server_timedout = %d, want 1", got)
+	}
+	if got := c.roundTrip("set " + key + " 0 0 1\r\ny\r\n"); got != "STORED\r\n" {
+		t.Fatalf("set after the ejection: %q", got)
+	}
+	// A stopped server accepts the probe's connection but never answers:
+	// the probe times out and the server stays out.
+	time.Sleep(700 * time.Millisecond)
+	if backendOf(px, key) == victim.Addr {
+		t.Fatal("a stopped server rejoined")
+	}
+	victim.Resume()
+	resumed = true
+	if !waitFor(3*time.Second, func() bool { return backendOf(px, key) == victim.Addr }) {
+		t.Fatal("the resumed server did not rejoin")
+	}
+	c.send("get " + key + "\r\n")
+	if got := c.readUntil("END\r\n"); got != "VALUE "+key+" 0 1\r\nx\r\nEND\r\n" {
+		t.Errorf("get after the rejoin: %q", got)
+	}
+}
