@@ -135,7 +135,7 @@ func run(args []string, stderr io.Writer) int {
 		}
 	}
 
-	px, err := proxy.New(cfg, proxy.Options{Logger: logger, BufSize: opts.mbufSize})
+	px, err := proxy.New(cfg, proxy.Options{Version: version, Logger: logger, BufSize: opts.mbufSize})
 	if err != nil {
 		return failStart(err)
 	}

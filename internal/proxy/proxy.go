@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/shardproxy/shardproxy/internal/config"
 )
@@ -15,7 +16,10 @@ import (
 // Options are the process-wide settings the pools share.
 type Options struct {
 	Logger  *slog.Logger
-	BufSize int // I/O buffer size in bytes (-m, nutcracker's mbuf size)
+	BufSize int    // I/O buffer size in bytes (-m, nutcracker's mbuf size)
+	Version string // shardproxy's version, for INFO and stats
+
+	started time.Time // set by New
 }
 
 // Proxy is a set of pools built from one configuration.
@@ -35,6 +39,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	if opts.BufSize <= 0 {
 		opts.BufSize = 16384
 	}
+	opts.started = time.Now()
 	p := &Proxy{opts: opts}
 	for _, pc := range cfg.Pools {
 		pool, err := newPool(pc, opts)

@@ -164,6 +164,8 @@ func (rp *redisProtocol) local(s *session, r *request, cmd *rediscmd.Command, ar
 		s.stop = true
 	case "auth":
 		rp.authenticate(s, r, args)
+	case "info":
+		rp.info(s, r, args)
 	case "select":
 		// Clients see database 0 whatever redis_db the servers use.
 		if db, err := strconv.Atoi(string(args[1])); err == nil && db == 0 {

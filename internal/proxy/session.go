@@ -240,7 +240,6 @@ func (s *session) reply(r *request, b []byte) {
 	s.mu.Unlock()
 }
 
-// replyError completes r with a proxy-made error in the pool's protocol.
 // noServer answers a request whose key has no live server (every server
 // ejected), as twemproxy does, and counts it as a forwarding error.
 func (s *session) noServer(r *request) {
@@ -248,6 +247,7 @@ func (s *session) noServer(r *request) {
 	s.replyError(r, "Connection refused")
 }
 
+// replyError completes r with a proxy-made error in the pool's protocol.
 func (s *session) replyError(r *request, msg string) {
 	r.reply = s.pool.proto.appendError(r.reply[:0], msg)
 	s.mu.Lock()

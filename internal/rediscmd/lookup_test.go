@@ -112,7 +112,6 @@ func TestResolveErrors(t *testing.T) {
 			"ERR unsupported command 'client': server connections are shared by many clients, so their state cannot be changed through the proxy"},
 		{req("memory stats"), "memory|stats", ErrUnsupported,
 			"ERR unsupported command 'memory|stats': server administration is not supported through the proxy; connect to the server directly"},
-		{req("info"), "info", ErrUnsupported, "ERR unsupported command 'info': the command has no key to choose a server by"},
 		{req("subscribe"), "subscribe", ErrUnsupported, "ERR unsupported command 'subscribe': pub/sub is not supported through the proxy yet"},
 	}
 	for _, tc := range tests {

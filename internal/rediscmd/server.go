@@ -15,8 +15,9 @@ var serverCommands = []Command{
 	{Name: "config", Arity: -2, Kind: Unsupported, Reason: ReasonAdmin},
 	{Name: "debug", Arity: -2, Kind: Unsupported, Reason: ReasonAdmin},
 	{Name: "failover", Arity: -1, Kind: Unsupported, Reason: ReasonReplication},
-	// INFO will be answered by the proxy; twemproxy does not serve it.
-	{Name: "info", Arity: -1, Kind: Unsupported, Reason: ReasonNoKey},
+	// INFO is answered by the proxy (twemproxy does not serve it): its own
+	// sections, and the servers' keyspace lines added up.
+	{Name: "info", Arity: -1, Kind: Local},
 	{Name: "lastsave", Arity: 1, Kind: Unsupported, Reason: ReasonNoKey},
 	{Name: "latency", Arity: -2, Kind: Unsupported, Reason: ReasonAdmin},
 	{Name: "lolwut", Arity: -1, Kind: Keyless, Twemproxy: true},
