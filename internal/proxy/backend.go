@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
@@ -38,6 +39,8 @@ type serverCounters struct {
 	err       atomic.Uint64 // connections failed with an error (refused, reset, …)
 	timedOut  atomic.Uint64 // connections closed for a request timeout
 	ejectedAt atomic.Int64  // µs since the epoch of the last ejection
+	failovers atomic.Uint64 // Sentinel master switches
+	connects  atomic.Uint64 // connections established (total_connections)
 }
 
 func newServer(p *Pool, cfg config.Server) *server {
@@ -207,7 +210,12 @@ func (b *backendConn) writeLoop() {
 // ahead of everything queued, and starts the reader.
 func (b *backendConn) connect(gen uint64) {
 	p := b.server.pool
-	addr := b.server.address()
+	a := b.server.addr.Load()
+	if a == nil {
+		b.fail(gen, fmt.Errorf("%w for Sentinel group '%s' yet", errNoMaster, b.server.name))
+		return
+	}
+	addr := *a
 	d := net.Dialer{Timeout: p.cfg.Timeout}
 	if p.cfg.TCPKeepalive {
 		d.KeepAlive = 0 // Go's default keep-alive period
@@ -247,6 +255,7 @@ func (b *backendConn) connect(gen uint64) {
 		b.counts.inQueue += int64(len(pre))
 		b.counts.inQueueBytes += int64(len(head))
 	}
+	b.server.stats.connects.Add(1)
 	b.conn, b.raw = conn, raw
 	b.state = stateConnected
 	b.stalled = 0
@@ -381,7 +390,7 @@ func (b *backendConn) fail(gen uint64, cause error) {
 	}
 	p := b.server.pool
 	msg := errorText(cause)
-	if !errors.Is(cause, net.ErrClosed) && !errors.Is(cause, errSwitched) {
+	if !errors.Is(cause, net.ErrClosed) && !errors.Is(cause, errSwitched) && !errors.Is(cause, errNoMaster) {
 		b.server.countFailure(cause)
 		b.server.failure(cause)
 	}
@@ -412,6 +421,10 @@ func (b *backendConn) fail(gen uint64, cause error) {
 // errSwitched closes a connection to a master that Sentinel replaced: not
 // a failure of the server, so it does not count towards ejection.
 var errSwitched = errors.New("master switched by Sentinel")
+
+// errNoMaster fails requests to a Sentinel group whose master is not known
+// yet; not a failure of any server either.
+var errNoMaster = errors.New("no master known")
 
 // countFailure counts a failed connection in the server's stats as
 // twemproxy does: server_eof, server_timedout or server_err.
@@ -484,11 +497,14 @@ func (b *backendConn) sweep(ticks int) {
 }
 
 // close shuts the connection (at pool shutdown), failing what is queued.
-func (b *backendConn) close() {
+func (b *backendConn) close() { b.closeWith(net.ErrClosed) }
+
+// closeWith shuts the connection, failing what is queued with cause.
+func (b *backendConn) closeWith(cause error) {
 	b.mu.Lock()
 	gen := b.gen
 	b.mu.Unlock()
-	b.fail(gen, net.ErrClosed)
+	b.fail(gen, cause)
 }
 
 // preconnect dials now instead of on first use (the pool's preconnect key).

@@ -25,7 +25,7 @@ const minProbeInterval = 10 * time.Millisecond
 // cause is what broke the connection; it only words the log line.
 func (s *server) failure(cause error) {
 	p := s.pool
-	if !p.cfg.AutoEjectHosts {
+	if !p.ejects() {
 		return
 	}
 	n := s.failures.Add(1)
@@ -49,6 +49,11 @@ func (s *server) failure(cause error) {
 	p.background.Add(1)
 	go s.probeLoop()
 }
+
+// ejects reports whether the pool ejects failing servers. A Sentinel pool
+// never does: its servers are groups, whose failing master Sentinel
+// replaces, and ejecting a group would move its keys to other groups.
+func (p *Pool) ejects() bool { return p.cfg.AutoEjectHosts && !p.cfg.Sentinel() }
 
 // succeeded resets the failure count: called for every reply, so it only
 // reads in the common case.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -77,9 +78,16 @@ func newPool(cfg *config.Pool, opts Options) (*Pool, error) {
 		return nil, fmt.Errorf("pool %q: unknown distribution %q", cfg.Name, cfg.Distribution)
 	}
 	p.random = dist == hashkit.Random
-	nodes := make([]hashkit.Node, 0, len(cfg.Servers))
-	for _, sc := range cfg.Servers {
+	serverCfgs := cfg.Servers
+	if cfg.Sentinel() {
+		serverCfgs = groupServers(cfg.Groups)
+	}
+	nodes := make([]hashkit.Node, 0, len(serverCfgs))
+	for _, sc := range serverCfgs {
 		srv := newServer(p, sc)
+		if cfg.Sentinel() {
+			srv.addr.Store(nil) // unknown until Sentinel names the master
+		}
 		p.servers = append(p.servers, srv)
 		nodes = append(nodes, hashkit.Node{Name: srv.name, Weight: sc.Weight})
 	}
@@ -96,6 +104,9 @@ func newPool(cfg *config.Pool, opts Options) (*Pool, error) {
 // poolStats are the pool's counters that have no nutcracker equivalent yet;
 // the stats server (a later issue) publishes them beside nutcracker's.
 type poolStats struct {
+	accepted  atomic.Uint64 // client connections accepted (total_connections)
+	clientEOF atomic.Uint64 // clients that closed their connection
+	clientErr atomic.Uint64 // client connections that ended in an error
 	serverEjects  atomic.Uint64 // servers ejected from the ring
 	forwardErrors atomic.Uint64 // requests answered with an error because no server could take them
 	fragments     atomic.Uint64 // fragments made by splitting multi-key requests
@@ -224,6 +235,7 @@ func (p *Pool) acceptLoop(ln net.Listener) {
 // admit starts a session for conn, or turns it away when the pool is at
 // client_connections (twemproxy parses that key but never enforces it).
 func (p *Pool) admit(conn net.Conn) {
+	p.stats.accepted.Add(1)
 	n := p.clients.Add(1)
 	if limit := p.cfg.ClientConnections; limit > 0 && n > int64(limit) {
 		p.clients.Add(-1)
@@ -264,6 +276,11 @@ func (p *Pool) admit(conn net.Conn) {
 			p.active.Done()
 		}()
 		err := s.serve()
+		if err == nil || errors.Is(err, io.EOF) {
+			p.stats.clientEOF.Add(1)
+		} else {
+			p.stats.clientErr.Add(1)
+		}
 		p.logger.Info("client closed", "client", client, "err", err)
 	}()
 }

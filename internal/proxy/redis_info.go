@@ -125,7 +125,7 @@ func (p *Pool) infoText(dst []byte, secs infoSections) []byte {
 		}
 		line("servers", len(p.servers))
 		line("servers_up", live)
-		line("auto_eject_hosts", boolInt(p.cfg.AutoEjectHosts))
+		line("auto_eject_hosts", boolInt(p.ejects()))
 		line("server_ejects", p.stats.serverEjects.Load())
 		line("forward_error", p.stats.forwardErrors.Load())
 		line("fragments", p.stats.fragments.Load())

@@ -1,0 +1,68 @@
+package proxy
+
+import (
+	"net"
+	"slices"
+	"strconv"
+
+	"github.com/shardproxy/shardproxy/internal/config"
+)
+
+// Sentinel mode (twemproxy-163's groups: and sentinels:): each group is a
+// server on the ring, named after the group with weight 1, so placement
+// depends on the group names only and never moves on a failover. The
+// address behind a group is its master, which Sentinel names and switches.
+
+// groupServers makes the ring servers of a Sentinel pool: one per group,
+// sorted by name as twemproxy-163 sorts them.
+func groupServers(groups []string) []config.Server {
+	sorted := slices.Clone(groups)
+	slices.Sort(sorted)
+	out := make([]config.Server, 0, len(sorted))
+	for _, g := range sorted {
+		out = append(out, config.Server{Name: g, Weight: 1, Address: config.Address{Network: "tcp"}})
+	}
+	return out
+}
+
+// serverNamed returns the pool's server called name (a group), or nil.
+func (p *Pool) serverNamed(name string) *server {
+	for _, s := range p.servers {
+		if s.name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// setMaster points group's server at addr ("host:port"). The first address
+// makes the group servable; a different one is a failover: connections to
+// the old master are closed, their requests answered with an error, and
+// the next requests dial the new master.
+func (p *Pool) setMaster(group, addr, reason, via string) {
+	srv := p.serverNamed(group)
+	if srv == nil {
+		return
+	}
+	host, portText, err := net.SplitHostPort(addr)
+	port, perr := strconv.Atoi(portText)
+	if err != nil || perr != nil {
+		p.logger.Warn("sentinel gave a bad master address", "server", group, "addr", addr, "sentinel", via)
+		return
+	}
+	a := &config.Address{Network: "tcp", Host: host, Port: port}
+	old := srv.addr.Swap(a)
+	switch {
+	case old == nil:
+		p.logger.Info("sentinel: master found", "server", group, "addr", addr, "reason", reason, "sentinel", via)
+	case *old == *a:
+		return
+	default:
+		srv.stats.failovers.Add(1)
+		p.logger.Info("sentinel: master switched", "server", group, "from", old.String(), "to", addr,
+			"reason", reason, "sentinel", via)
+		for _, b := range srv.conns {
+			b.closeWith(errSwitched)
+		}
+	}
+}
