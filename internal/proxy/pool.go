@@ -174,6 +174,9 @@ func (p *Pool) startAccepting() {
 		p.stopSweep = make(chan struct{})
 		go p.sweepLoop(p.stopSweep)
 	}
+	if p.cfg.Sentinel() && p.cfg.AutoEjectHosts {
+		p.logger.Warn("auto_eject_hosts is ignored in Sentinel mode: Sentinel replaces a failing master, and ejecting a group would move its keys")
+	}
 	p.acceptWG.Add(1)
 	go p.acceptLoop(p.ln)
 	p.logger.Info("pool listening", "listen", p.cfg.Listen.String(), "redis", p.cfg.Redis, "servers", len(p.servers))
