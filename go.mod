@@ -5,6 +5,16 @@ go 1.26.0
 require (
 	// Tests only: integration tests drive Memcached pools with a real client library.
 	github.com/bradfitz/gomemcache v0.0.0-20260422231931-4d751bb6e37c
+	// /metrics on the stats port: the Prometheus exposition format, its
+	// content negotiation and the Go runtime and process collectors, which
+	// operators expect to match every other Go exporter. Not v1.25: its
+	// prometheus/common v0.73 needs github.com/pandatix/go-abnf, which the
+	// module proxy refuses to serve.
+	github.com/prometheus/client_golang v1.24.1
+	// Tests only: the metric types (dto) of parsed /metrics output.
+	github.com/prometheus/client_model v0.6.2
+	// Tests only: expfmt parses /metrics as Prometheus would.
+	github.com/prometheus/common v0.70.1
 	// Tests only: integration tests drive the proxy with a real Redis client.
 	github.com/redis/go-redis/v9 v9.23.0
 	// The configuration parser: yaml.v3's node API gives the line numbers
@@ -13,7 +23,11 @@ require (
 )
 
 require (
+	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
+	github.com/prometheus/procfs v0.21.1 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
+	google.golang.org/protobuf v1.36.11 // indirect
 )

@@ -74,6 +74,10 @@ type Pool struct {
 	Sentinels         []Server // Weight is always 1
 	Groups            []string // as written; sorting them is the proxy's job
 	SentinelHeartbeat time.Duration
+
+	// SlowlogSlowerThan is the latency from which a request is recorded
+	// in the slow log; negative: none is (the default); 0: every one is.
+	SlowlogSlowerThan time.Duration
 }
 
 // DefaultPool returns a pool with every default set, the one place where
@@ -91,6 +95,7 @@ func DefaultPool() *Pool {
 		ServerRetryTimeout: 30000 * time.Millisecond,
 		ServerFailureLimit: 2,
 		SentinelHeartbeat:  1000 * time.Millisecond,
+		SlowlogSlowerThan:  -1,
 	}
 }
 

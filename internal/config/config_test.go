@@ -29,7 +29,7 @@ var badConfigs = []struct {
 		`x.yml:2: pool "a": unknown key "lisen" (did you mean "listen"?)`,
 	}},
 	{"unknown key, far from any", pool + "  foo: bar\n" + servers, []string{
-		`x.yml:3: pool "a": unknown key "foo" (the keys are listen, client_connections, hash, hash_tag, distribution, timeout, backlog, tcpkeepalive, preconnect, redis, redis_auth, redis_db, server_connections, auto_eject_hosts, server_retry_timeout, server_failure_limit, servers, sentinels, groups, sentinel_heartbeat)`,
+		`x.yml:3: pool "a": unknown key "foo" (the keys are listen, client_connections, hash, hash_tag, distribution, timeout, backlog, tcpkeepalive, preconnect, redis, redis_auth, redis_db, server_connections, auto_eject_hosts, server_retry_timeout, server_failure_limit, servers, sentinels, groups, sentinel_heartbeat, slowlog_slower_than)`,
 	}},
 	{"list where an address is expected", "a:\n  listen:\n   - 127.0.0.1:22121\n" + servers, []string{
 		`x.yml:3: pool "a": listen must be an address like 127.0.0.1:22121, not a list`,
@@ -54,6 +54,21 @@ var badConfigs = []struct {
 	}},
 	{"sentinel_heartbeat 0", pool + "  sentinel_heartbeat: 0\n" + servers, []string{
 		`x.yml:3: pool "a": sentinel_heartbeat is 0; it must be at least 1`,
+	}},
+	{"slowlog_slower_than as text", pool + "  slowlog_slower_than: 10ms\n" + servers, []string{
+		`x.yml:3: pool "a": slowlog_slower_than "10ms" is not a whole number of microseconds`,
+	}},
+	{"slowlog_slower_than too large", pool + "  slowlog_slower_than: 3000000000\n" + servers, []string{
+		`x.yml:3: pool "a": slowlog_slower_than "3000000000" is too large (at most 2147483647)`,
+	}},
+	{"slowlog_slower_than as a list", pool + "  slowlog_slower_than: [1]\n" + servers, []string{
+		`x.yml:3: pool "a": slowlog_slower_than must be a whole number of microseconds, not a list (quote the value if it is meant as text)`,
+	}},
+	{"slowlog_slower_than without a value", pool + "  slowlog_slower_than:\n" + servers, []string{
+		`x.yml:3: pool "a": slowlog_slower_than has no value (want a whole number of microseconds)`,
+	}},
+	{"slowlog_slower_than negative text", pool + "  slowlog_slower_than: -x\n" + servers, []string{
+		`x.yml:3: pool "a": slowlog_slower_than "-x" is not a whole number of microseconds`,
 	}},
 	{"boolean spelled yes", pool + "  redis: yes\n" + servers, []string{
 		`x.yml:3: pool "a": redis "yes" is not true or false`,
@@ -298,7 +313,7 @@ var badConfigs = []struct {
 			`x.yml:11: pool "beta": has no listen address (add listen: host:port)`,
 			`x.yml:11: pool "beta": has no servers (add servers: with host:port:weight entries, or groups: and sentinels:)`,
 			`x.yml:12: pool "beta": distribution "vnode" is not one of ketama, modula, random`,
-			`x.yml:13: pool "beta": unknown key "bogus" (the keys are listen, client_connections, hash, hash_tag, distribution, timeout, backlog, tcpkeepalive, preconnect, redis, redis_auth, redis_db, server_connections, auto_eject_hosts, server_retry_timeout, server_failure_limit, servers, sentinels, groups, sentinel_heartbeat)`,
+			`x.yml:13: pool "beta": unknown key "bogus" (the keys are listen, client_connections, hash, hash_tag, distribution, timeout, backlog, tcpkeepalive, preconnect, redis, redis_auth, redis_db, server_connections, auto_eject_hosts, server_retry_timeout, server_failure_limit, servers, sentinels, groups, sentinel_heartbeat, slowlog_slower_than)`,
 		}},
 }
 
@@ -447,7 +462,8 @@ func TestDefaults(t *testing.T) {
 	if d.Hash != "fnv1a_64" || d.Distribution != "ketama" || d.Timeout != 0 || d.Backlog != 512 ||
 		d.ClientConnections != 0 || d.ServerConnections != 1 || d.AutoEjectHosts ||
 		d.ServerRetryTimeout != 30*time.Second || d.ServerFailureLimit != 2 ||
-		d.SentinelHeartbeat != time.Second || d.Redis || d.Preconnect || d.TCPKeepalive {
+		d.SentinelHeartbeat != time.Second || d.Redis || d.Preconnect || d.TCPKeepalive ||
+		d.SlowlogSlowerThan >= 0 {
 		t.Errorf("DefaultPool() = %+v", d)
 	}
 }
@@ -476,6 +492,7 @@ var goodConfigs = []struct {
 		"  auto_eject_hosts: true\n" +
 		"  server_retry_timeout: 0\n" +
 		"  server_failure_limit: 0\n" +
+		"  slowlog_slower_than: 10000\n" +
 		"  servers:\n" +
 		"   - 127.0.0.1:6379:10 one\n",
 		func(t *testing.T, p *Pool) {
@@ -485,8 +502,9 @@ var goodConfigs = []struct {
 				Timeout: 250 * time.Millisecond, Backlog: 0, TCPKeepalive: true, Preconnect: true,
 				Redis: true, RedisAuth: "123456", RedisDB: 3, ServerConnections: 4, AutoEjectHosts: true,
 				ServerRetryTimeout: 0, ServerFailureLimit: 0,
-				Servers:           []Server{{Address: Address{Network: "tcp", Host: "127.0.0.1", Port: 6379}, Weight: 10, Name: "one", Line: 19}},
+				Servers:           []Server{{Address: Address{Network: "tcp", Host: "127.0.0.1", Port: 6379}, Weight: 10, Name: "one", Line: 20}},
 				SentinelHeartbeat: time.Second,
+				SlowlogSlowerThan: 10 * time.Millisecond,
 			}
 			if !reflect.DeepEqual(p, want) {
 				t.Errorf("pool\n%+v\nwant\n%+v", p, want)
@@ -554,6 +572,24 @@ var goodConfigs = []struct {
 		func(t *testing.T, p *Pool) {
 			if len(p.Servers) != 2 || p.Listen.Port != 22121 || p.Line != 3 {
 				t.Errorf("pool %+v", p)
+			}
+		}},
+	{"slowlog_slower_than 0 records every request", pool + "  slowlog_slower_than: 0\n" + servers,
+		func(t *testing.T, p *Pool) {
+			if p.SlowlogSlowerThan != 0 {
+				t.Errorf("slowlog_slower_than %v", p.SlowlogSlowerThan)
+			}
+		}},
+	{"slowlog_slower_than negative is off, as in Redis", pool + "  slowlog_slower_than: -5\n" + servers,
+		func(t *testing.T, p *Pool) {
+			if p.SlowlogSlowerThan != -1 {
+				t.Errorf("slowlog_slower_than %v", p.SlowlogSlowerThan)
+			}
+		}},
+	{"slowlog_slower_than quoted", pool + "  slowlog_slower_than: \"250\"\n" + servers,
+		func(t *testing.T, p *Pool) {
+			if p.SlowlogSlowerThan != 250*time.Microsecond {
+				t.Errorf("slowlog_slower_than %v", p.SlowlogSlowerThan)
 			}
 		}},
 	{"numeric pool name, as twemproxy allows", "1:\n  listen: 127.0.0.1:22121\n" + servers,
@@ -631,6 +667,7 @@ func TestKeys(t *testing.T) {
 		"server_connections": "2", "auto_eject_hosts": "true", "server_retry_timeout": "10",
 		"server_failure_limit": "1", "servers": "\n   - 127.0.0.1:6379:1",
 		"sentinels": "\n   - 127.0.0.1:26379", "groups": "\n   - g", "sentinel_heartbeat": "10",
+		"slowlog_slower_than": "1000",
 	}
 	keys := Keys()
 	seen := make(map[string]bool)

@@ -30,7 +30,8 @@ func Distributions() []string {
 }
 
 // Keys returns every pool key with its default and documentation, in the
-// order of twemproxy's README, the twemproxy-163 Sentinel keys last.
+// order of twemproxy's README, then the twemproxy-163 Sentinel keys, then
+// shardproxy's own.
 func Keys() []KeyInfo {
 	t := keyTable()
 	out := make([]KeyInfo, len(t))
@@ -48,7 +49,8 @@ type key struct {
 }
 
 // keyTable lists the keys twemproxy 0.5.0 reads (conf_commands in
-// nc_conf.c) plus twemproxy-163's sentinels, groups and sentinel_heartbeat.
+// nc_conf.c) plus twemproxy-163's sentinels, groups and sentinel_heartbeat,
+// and shardproxy's slowlog_slower_than.
 // It is built per call rather than kept in a package variable so that
 // nothing can modify it.
 func keyTable() []key {
@@ -109,6 +111,8 @@ func keyTable() []key {
 		msKey("sentinel_heartbeat", "1000",
 			"Sentinel mode: milliseconds between checks of the Sentinel subscription.",
 			1, func(p *Pool) *time.Duration { return &p.SentinelHeartbeat }),
+		{KeyInfo{"slowlog_slower_than", "-1 (off)", "Microseconds a request may take before it is recorded in the slow log, served at /slowlog on the stats port; 0 records every request, a negative number none (as Redis's slowlog-log-slower-than)."},
+			setSlowlogSlowerThan},
 	}
 }
 
@@ -233,6 +237,22 @@ func setGroups(f *field, p *Pool) {
 		// Pool.Groups holds names only; validate needs the lines to
 		// report duplicates.
 		f.state.groupLines = append(f.state.groupLines, it.line)
+	}
+}
+
+// setSlowlogSlowerThan reads microseconds as Redis's
+// slowlog-log-slower-than does: any negative number turns the log off.
+func setSlowlogSlowerThan(f *field, p *Pool) {
+	v, ok := f.scalar("a whole number of microseconds")
+	if !ok {
+		return
+	}
+	if strings.HasPrefix(v, "-") && allDigits(v[1:]) {
+		p.SlowlogSlowerThan = -1
+		return
+	}
+	if n, ok := f.number("microseconds", 0); ok {
+		p.SlowlogSlowerThan = time.Duration(n) * time.Microsecond
 	}
 }
 

@@ -1,5 +1,7 @@
-// Package stats holds shardproxy's counters and their descriptions, in
-// nutcracker's layout.
+// Package stats holds shardproxy's statistics: the snapshot a Source
+// fills, nutcracker's JSON layout for the stats port, the stats server
+// (raw JSON as nutcracker, plus HTTP with Prometheus metrics and the slow
+// log on the same port), latency histograms and the slow log.
 package stats
 
 import (
@@ -7,52 +9,85 @@ import (
 	"io"
 )
 
+// Kind says how a counter behaves, which decides its Prometheus type.
+type Kind uint8
+
+const (
+	// Counter only grows (until the proxy restarts).
+	Counter Kind = iota
+	// Gauge goes up and down: connections, queue lengths.
+	Gauge
+	// Timestamp is a time in microseconds since the Unix epoch, 0 for
+	// never.
+	Timestamp
+)
+
 // Description names one counter and says what it counts.
 type Description struct {
 	Name string
-	Desc string
+	Desc string // nutcracker's text, quoted as is by -D
+	Kind Kind
 }
 
 // PoolStats describes the per-pool counters, in nutcracker's order.
 func PoolStats() []Description {
 	return []Description{
-		{"client_eof", "# eof on client connections"},
-		{"client_err", "# errors on client connections"},
-		{"client_connections", "# active client connections"},
-		{"server_ejects", "# times backend server was ejected"},
-		{"forward_error", "# times we encountered a forwarding error"},
-		{"fragments", "# fragments created from a multi-vector request"},
+		{"client_eof", "# eof on client connections", Counter},
+		{"client_err", "# errors on client connections", Counter},
+		{"client_connections", "# active client connections", Gauge},
+		{"server_ejects", "# times backend server was ejected", Counter},
+		{"forward_error", "# times we encountered a forwarding error", Counter},
+		{"fragments", "# fragments created from a multi-vector request", Counter},
 	}
 }
 
 // ServerStats describes the per-server counters, in nutcracker's order.
 func ServerStats() []Description {
 	return []Description{
-		{"server_eof", "# eof on server connections"},
-		{"server_err", "# errors on server connections"},
-		{"server_timedout", "# timeouts on server connections"},
-		{"server_connections", "# active server connections"},
-		{"server_ejected_at", "timestamp when server was ejected in usec since epoch"},
-		{"requests", "# requests"},
-		{"request_bytes", "total request bytes"},
-		{"responses", "# responses"},
-		{"response_bytes", "total response bytes"},
-		{"in_queue", "# requests in incoming queue"},
-		{"in_queue_bytes", "current request bytes in incoming queue"},
-		{"out_queue", "# requests in outgoing queue"},
-		{"out_queue_bytes", "current request bytes in outgoing queue"},
+		{"server_eof", "# eof on server connections", Counter},
+		{"server_err", "# errors on server connections", Counter},
+		{"server_timedout", "# timeouts on server connections", Counter},
+		{"server_connections", "# active server connections", Gauge},
+		{"server_ejected_at", "timestamp when server was ejected in usec since epoch", Timestamp},
+		{"requests", "# requests", Counter},
+		{"request_bytes", "total request bytes", Counter},
+		{"responses", "# responses", Counter},
+		{"response_bytes", "total response bytes", Counter},
+		{"in_queue", "# requests in incoming queue", Gauge},
+		{"in_queue_bytes", "current request bytes in incoming queue", Gauge},
+		{"out_queue", "# requests in outgoing queue", Gauge},
+		{"out_queue_bytes", "current request bytes in outgoing queue", Gauge},
+	}
+}
+
+// PoolAdditions describes shardproxy's own per-pool counters, which the
+// JSON writes after nutcracker's (PoolSnapshot.Extra), in this order.
+func PoolAdditions() []Description {
+	return []Description{
+		{"noreply_errors", "# noreply requests that failed unseen by the client", Counter},
+	}
+}
+
+// ServerAdditions describes shardproxy's own per-server counters, which
+// the JSON writes after nutcracker's (ServerSnapshot.Extra), in this order.
+func ServerAdditions() []Description {
+	return []Description{
+		{"server_failover", "# times the server's address was switched by Sentinel", Counter},
 	}
 }
 
 // Describe writes the stats descriptions as `nutcracker -D` does, after the
-// version banner that the caller prints.
+// version banner that the caller prints. shardproxy's additions follow
+// nutcracker's lines in each section, in the same format, so a tool that
+// reads nutcracker's lines reads them too and finds nutcracker's first and
+// unchanged.
 func Describe(w io.Writer) {
 	fmt.Fprintf(w, "pool stats:\n")
-	for _, d := range PoolStats() {
+	for _, d := range append(PoolStats(), PoolAdditions()...) {
 		fmt.Fprintf(w, "  %-20s\"%s\"\n", d.Name, d.Desc)
 	}
 	fmt.Fprintf(w, "\nserver stats:\n")
-	for _, d := range ServerStats() {
+	for _, d := range append(ServerStats(), ServerAdditions()...) {
 		fmt.Fprintf(w, "  %-20s\"%s\"\n", d.Name, d.Desc)
 	}
 }
