@@ -20,11 +20,23 @@ import (
 	"github.com/shardproxy/shardproxy/internal/testutil"
 )
 
+// withStats appends a free stats port on 127.0.0.1 unless args choose one:
+// the default port, 22222, would be shared by every test.
+func withStats(t *testing.T, args []string) []string {
+	t.Helper()
+	for _, a := range args {
+		if a == "-s" || strings.HasPrefix(a, "--stats-port") {
+			return args
+		}
+	}
+	return append(args, "-s", strconv.Itoa(testutil.FreePort(t)), "-a", "127.0.0.1")
+}
+
 // runBinary runs the proxy to completion and returns its stderr and exit code.
 func runBinary(t *testing.T, args ...string) (string, int) {
 	t.Helper()
 	bin := testutil.BuildShardproxy(t)
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command(bin, withStats(t, args)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	cmd.Stdout = &stderr
@@ -155,7 +167,7 @@ func moduleRoot(t *testing.T) string {
 func startForeground(t *testing.T, listen string, args ...string) *exec.Cmd {
 	t.Helper()
 	bin := testutil.BuildShardproxy(t)
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command(bin, withStats(t, args)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -337,7 +349,7 @@ func TestUnixSocketListener(t *testing.T) {
 	stale.Close()
 	conf := writeConf(t, fmt.Sprintf("alpha:\n  listen: %s 0600\n  redis: true\n  servers:\n   - 127.0.0.1:6379:1\n", sock))
 	bin := testutil.BuildShardproxy(t)
-	cmd := exec.Command(bin, "-c", conf)
+	cmd := exec.Command(bin, withStats(t, []string{"-c", conf})...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -374,7 +386,7 @@ func TestDaemonize(t *testing.T) {
 	dir := t.TempDir()
 	pidPath := filepath.Join(dir, "proxy.pid")
 	logPath := filepath.Join(dir, "proxy.log")
-	args := []string{"-d", "-c", conf, "-p", pidPath, "-o", logPath}
+	args := withStats(t, []string{"-d", "-c", conf, "-p", pidPath, "-o", logPath})
 
 	start := time.Now()
 	out, code := runBinary(t, args...)

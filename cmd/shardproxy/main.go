@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -135,7 +137,18 @@ func run(args []string, stderr io.Writer) int {
 		}
 	}
 
-	px, err := proxy.New(cfg, proxy.Options{Version: version, Logger: logger, BufSize: opts.mbufSize})
+	var slowLog *stats.SlowLog
+	for _, pc := range cfg.Pools {
+		if pc.SlowlogSlowerThan >= 0 {
+			slowLog = stats.NewSlowLog(stats.DefaultSlowLogCapacity)
+			break
+		}
+	}
+	px, err := proxy.New(cfg, proxy.Options{
+		Version: version, Logger: logger, BufSize: opts.mbufSize, SlowLog: slowLog,
+		// A benchmark knob (make bench): latency histograms off.
+		NoLatency: os.Getenv("SHARDPROXY_LATENCY") == "off",
+	})
 	if err != nil {
 		return failStart(err)
 	}
@@ -148,6 +161,21 @@ func run(args []string, stderr io.Writer) int {
 		logger.Error("start failed", "err", err)
 		return failStart(err)
 	}
+	statsSrv := stats.NewServer(stats.ServerConfig{
+		Addr:     net.JoinHostPort(opts.statsAddr, strconv.Itoa(opts.statsPort)),
+		Interval: time.Duration(opts.statsInterval) * time.Millisecond,
+		Source:   px,
+		Version:  version,
+		SlowLog:  slowLog,
+		Logger:   logger,
+	})
+	if err := statsSrv.Start(); err != nil {
+		// As nutcracker: no stats port, no proxy.
+		logger.Error("start failed", "err", err)
+		_ = px.Shutdown(context.Background())
+		return failStart(err)
+	}
+	defer statsSrv.Close()
 	logging.Log(logger, logging.Notice, "shardproxy started",
 		"version", version, "pid", os.Getpid(), "conf", opts.confFile, "pools", len(cfg.Pools), "verbosity", verbosity.Get())
 	if child != nil {

@@ -10,6 +10,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
+
+	"github.com/shardproxy/shardproxy/internal/rediscmd"
+	"github.com/shardproxy/shardproxy/internal/stats"
 
 	"github.com/shardproxy/shardproxy/internal/config"
 )
@@ -49,7 +53,11 @@ func newServer(p *Pool, cfg config.Server) *server {
 	s.addr.Store(&addr)
 	n := max(1, p.cfg.ServerConnections)
 	for i := range n {
-		s.conns = append(s.conns, &backendConn{server: s, index: i})
+		b := &backendConn{server: s, index: i}
+		if p.cfg.Redis {
+			b.famLatency = new([rediscmd.NumFamilies]stats.Histogram)
+		}
+		s.conns = append(s.conns, b)
 	}
 	return s
 }
@@ -85,6 +93,11 @@ type backendConn struct {
 	stalled  int      // sweeps in a row with requests in flight and no reply
 	lastSeen uint64   // replies at the previous sweep
 	counts   connCounts
+
+	// Latency, written by this connection's reader only (so no two
+	// cores fight over a cache line) and merged by the stats reader.
+	latency    stats.Histogram
+	famLatency *[rediscmd.NumFamilies]stats.Histogram // Redis pools
 }
 
 // connCounts are one connection's share of its server's stats, kept under
@@ -117,6 +130,12 @@ const maxKeptWriteBuf = 1 << 20
 // enqueue appends one request's bytes and queues r for its reply. The caller
 // calls flush (through the session's dirty list) once its batch is queued.
 func (b *backendConn) enqueue(r *request, data []byte) {
+	sess := r.sess
+	r.start, r.family = sess.now, sess.family
+	if b.server.pool.slowlog {
+		r.cmdName = sess.cmdName
+		r.slowKey = append(r.slowKey[:0], sess.key...)
+	}
 	b.mu.Lock()
 	b.wbuf = append(b.wbuf, data...)
 	r.size = len(data)
@@ -274,6 +293,7 @@ func (b *backendConn) readLoop(raw *rawConn, gen uint64) {
 	buf := make([]byte, p.opts.BufSize)
 	n := 0
 	var touched []*session
+	timing := p.timing
 	get := func() []byte {
 		if n == len(buf) {
 			nb := make([]byte, 2*len(buf))
@@ -286,6 +306,10 @@ func (b *backendConn) readLoop(raw *rawConn, gen uint64) {
 	err := raw.readLoop(get, put, func(_ []byte, m int) bool {
 		n += m
 		off := 0
+		var now int64
+		if timing {
+			now = monoNow()
+		}
 		for off < n {
 			b.mu.Lock()
 			head := b.inflight.peek()
@@ -323,6 +347,9 @@ func (b *backendConn) readLoop(raw *rawConn, gen uint64) {
 			if r.sess == nil {
 				b.checkPrelude(reply)
 				continue
+			}
+			if timing {
+				b.observe(r, time.Duration(now-r.start))
 			}
 			r.reply = append(r.reply[:0], reply...)
 			if r.sess.complete(r) {

@@ -119,6 +119,7 @@ func (mp *memcacheProtocol) dispatch(s *session, req *memcache.Request) {
 	r := s.newRequest()
 	r.mcCmd = req.Command
 	c := req.Command
+	s.family, s.cmdName, s.key = noFamily, c.String(), req.DecodedKey()
 	switch {
 	case c.IsRetrieval():
 		mp.retrieve(s, r, req)

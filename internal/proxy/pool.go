@@ -27,6 +27,8 @@ type Pool struct {
 	prelude [][]byte
 	servers []*server
 	random  bool      // distribution: random (each key anywhere)
+	timing  bool      // measure latency (histograms, slow log)
+	slowlog bool      // slowlog_slower_than is set: keep what the slow log needs
 	bufs    sync.Pool // read buffers of opts.BufSize bytes
 
 	// ring places keys on servers; an ejection publishes a new one.
@@ -68,6 +70,8 @@ func newPool(cfg *config.Pool, opts Options) (*Pool, error) {
 		p.proto = newMemcacheProtocol(p)
 	}
 	p.prelude = p.proto.prelude()
+	p.slowlog = cfg.SlowlogSlowerThan >= 0 && opts.SlowLog != nil
+	p.timing = !opts.NoLatency || p.slowlog
 
 	hash, ok := hashkit.HashByName(cfg.Hash)
 	if !ok {
@@ -104,9 +108,9 @@ func newPool(cfg *config.Pool, opts Options) (*Pool, error) {
 // poolStats are the pool's counters that have no nutcracker equivalent yet;
 // the stats server (a later issue) publishes them beside nutcracker's.
 type poolStats struct {
-	accepted  atomic.Uint64 // client connections accepted (total_connections)
-	clientEOF atomic.Uint64 // clients that closed their connection
-	clientErr atomic.Uint64 // client connections that ended in an error
+	accepted      atomic.Uint64 // client connections accepted (total_connections)
+	clientEOF     atomic.Uint64 // clients that closed their connection
+	clientErr     atomic.Uint64 // client connections that ended in an error
 	serverEjects  atomic.Uint64 // servers ejected from the ring
 	forwardErrors atomic.Uint64 // requests answered with an error because no server could take them
 	fragments     atomic.Uint64 // fragments made by splitting multi-key requests

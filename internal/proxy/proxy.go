@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shardproxy/shardproxy/internal/config"
+	"github.com/shardproxy/shardproxy/internal/stats"
 )
 
 // Options are the process-wide settings the pools share.
@@ -18,6 +19,13 @@ type Options struct {
 	Logger  *slog.Logger
 	BufSize int    // I/O buffer size in bytes (-m, nutcracker's mbuf size)
 	Version string // shardproxy's version, for INFO and stats
+	// SlowLog receives the requests slower than their pool's
+	// slowlog_slower_than; nil keeps no slow log.
+	SlowLog *stats.SlowLog
+	// NoLatency turns off latency measurement (histograms), which is the
+	// only per-request cost of the stats besides plain increments: for
+	// measuring that cost (make bench). The slow log still measures.
+	NoLatency bool
 
 	started time.Time // set by New
 }

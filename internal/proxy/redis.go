@@ -104,6 +104,10 @@ func (rp *redisProtocol) dispatch(s *session, args [][]byte) {
 		rp.refuse(s, r, args, err)
 		return
 	}
+	s.family, s.cmdName, s.key = uint8(cmd.Family), cmd.Name, nil
+	if k := cmd.Keys.FirstKey; k > 0 && k < len(args) {
+		s.key = args[k]
+	}
 	if rp.auth != nil && !s.authed && cmd.Name != "auth" && cmd.Name != "quit" {
 		s.reply(r, replyNoAuth)
 		return

@@ -26,7 +26,7 @@ func (rp *redisProtocol) single(s *session, r *request, cmd *rediscmd.Command, a
 	}
 	srv := rp.pool.pick(args[keys[0]])
 	if srv == nil {
-		s.replyError(r, "Connection refused")
+		s.noServer(r)
 		return
 	}
 	for _, k := range keys[1:] {

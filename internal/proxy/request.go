@@ -16,6 +16,13 @@ type request struct {
 
 	// size is how many bytes were queued to the server for it (stats).
 	size int
+	// For the latency histograms and the slow log (see session.now):
+	// when the request was read, its Redis command family, and with the
+	// slow log on, its command name and a copy of its first key.
+	start   int64
+	family  uint8
+	cmdName string
+	slowKey []byte
 
 	// reply is written by whoever completes the request (a backend reader,
 	// or the session reader for local replies) before marking it done.

@@ -45,6 +45,13 @@ type session struct {
 	scratch []byte            // building fragments and re-encoded requests
 	idxs    []int             // key indexes of the current request
 	keySrv  []*server         // the server of each key of the current request
+	// What the stats know of the current request: when its read burst
+	// arrived (monotonic ns, 0 when latency is not measured), its Redis
+	// command family, its command name and first key (for the slow log).
+	now     int64
+	family  uint8
+	cmdName string
+	key     []byte
 
 	mu      sync.Mutex // guards everything below
 	cond    sync.Cond  // signalled when the queue shrinks or the session closes
@@ -102,6 +109,9 @@ func (s *session) readLoop() error {
 			s.rbuf, s.rbufp, s.lent = buf, s.lent, nil
 		}
 		s.rlen += n
+		if s.pool.timing {
+			s.now = monoNow()
+		}
 		used := s.pool.proto.handle(s, s.rbuf[:s.rlen])
 		s.flushBackends()
 		s.deliver()

@@ -187,6 +187,9 @@ type Command struct {
 	// Twemproxy reports whether nutcracker 0.5.0 serves the command
 	// (rather than closing the client connection).
 	Twemproxy bool
+	// Family is the command's group (Redis's COMMAND DOCS "group"): the
+	// label of the per-family latency histograms. Set by newTable.
+	Family Family
 
 	// subcommands lists the rows of a container command such as OBJECT;
 	// newTable indexes them in subs.
@@ -234,7 +237,41 @@ type table struct {
 	all    []*Command // every command and subcommand, sorted by Name
 }
 
-// commands is the table. It is built once and never modified.
+// Family is a group of commands, as Redis's COMMAND DOCS groups them.
+type Family uint8
+
+// The families, in the order of the table's family files.
+const (
+	FamilyConnection Family = iota
+	FamilyGeneric
+	FamilyGeo
+	FamilyHash
+	FamilyHyperLogLog
+	FamilyList
+	FamilyPubSub
+	FamilyScripting
+	FamilyServer
+	FamilySet
+	FamilyStream
+	FamilyString
+	FamilyTransactions
+	FamilySortedSet
+	NumFamilies int = iota
+)
+
+var familyNames = [NumFamilies]string{"connection", "generic", "geo", "hash", "hyperloglog", "list",
+	"pubsub", "scripting", "server", "set", "stream", "string", "transactions", "sorted-set"}
+
+// String returns Redis's name of the group, e.g. "sorted-set".
+func (f Family) String() string {
+	if int(f) < NumFamilies {
+		return familyNames[f]
+	}
+	return "family(" + strconv.Itoa(int(f)) + ")"
+}
+
+// commands is the table. It is built once and never modified. The files
+// are listed in Family order.
 var commands = newTable(
 	connectionCommands,
 	genericCommands,
@@ -259,9 +296,10 @@ var commands = newTable(
 // reports).
 func newTable(families ...[]Command) *table {
 	t := &table{byName: make(map[string]*Command)}
-	for _, rows := range families {
+	for fam, rows := range families {
 		for i := range rows {
 			c := &rows[i]
+			c.Family = Family(fam)
 			prepare(c)
 			t.byName[c.Name] = c
 			t.all = append(t.all, c)
@@ -271,6 +309,7 @@ func newTable(families ...[]Command) *table {
 			c.subs = make(map[string]*Command, len(c.subcommands))
 			for j := range c.subcommands {
 				s := &c.subcommands[j]
+				s.Family = Family(fam)
 				prepare(s)
 				sub := s.Name[strings.IndexByte(s.Name, '|')+1:]
 				c.subs[sub] = s

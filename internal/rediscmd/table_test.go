@@ -135,3 +135,20 @@ func TestKindMergeReasonStrings(t *testing.T) {
 		}
 	}
 }
+
+func TestFamilies(t *testing.T) {
+	for name, want := range map[string]string{"get": "string", "zadd": "sorted-set", "hget": "hash",
+		"object|encoding": "generic", "multi": "transactions", "pfadd": "hyperloglog", "xadd": "stream",
+		"geoadd": "geo", "ping": "connection", "info": "server", "eval": "scripting", "lpush": "list",
+		"sadd": "set", "publish": "pubsub", "del": "generic"} {
+		var c *Command
+		for _, x := range All() {
+			if x.Name == name {
+				c = x
+			}
+		}
+		if c == nil || c.Family.String() != want {
+			t.Errorf("family of %s: got %v, want %s", name, c, want)
+		}
+	}
+}
