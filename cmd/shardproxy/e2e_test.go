@@ -7,7 +7,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,7 +31,8 @@ func withStats(t *testing.T, args []string) []string {
 			return args
 		}
 	}
-	return append(args, "-s", strconv.Itoa(testutil.FreePort(t)), "-a", "127.0.0.1")
+	// Prepended: a test of a missing option argument ends with the option.
+	return append([]string{"-s", strconv.Itoa(testutil.FreePort(t)), "-a", "127.0.0.1"}, args...)
 }
 
 // runBinary runs the proxy to completion and returns its stderr and exit code.
@@ -485,4 +488,42 @@ func getsid(pid int) (int, error) {
 		return 0, errno
 	}
 	return int(sid), nil
+}
+
+// TestStatsPort: the binary serves -a/-s: raw JSON to a client that sends
+// nothing, HTTP to one that sends a request; a port already taken stops the
+// start, as with nutcracker.
+func TestStatsPort(t *testing.T) {
+	conf, listen := poolConf(t, "")
+	statsAddr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	_, port, _ := net.SplitHostPort(statsAddr)
+	startForeground(t, listen, "-c", conf, "-s", port, "-a", "127.0.0.1", "-i", "50")
+	testutil.WaitListening(t, "tcp", statsAddr, 5*time.Second)
+
+	c, err := net.Dial("tcp", statsAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	raw, err := io.ReadAll(c)
+	c.Close()
+	if err != nil || !bytes.HasPrefix(raw, []byte(`{"service":"nutcracker", "source":`)) || !bytes.Contains(raw, []byte(`"alpha": {"client_eof":`)) {
+		t.Errorf("raw stats: %q, %v", raw, err)
+	}
+	resp, err := http.Get("http://" + statsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Contains(body, []byte(`shardproxy_pool_client_connections{pool="alpha"} 0`)) {
+		t.Errorf("/metrics: %d\n%s", resp.StatusCode, body)
+	}
+
+	// The stats port is taken now: a second proxy does not start.
+	conf2, _ := poolConf(t, "")
+	out, code := runBinary(t, "-c", conf2, "-s", port, "-a", "127.0.0.1")
+	if code != 1 || !strings.Contains(out, statsAddr) {
+		t.Errorf("second proxy on a taken stats port: exit %d, %q", code, out)
+	}
 }

@@ -1,15 +1,21 @@
 package proxy
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/shardproxy/shardproxy/internal/config"
 	"github.com/shardproxy/shardproxy/internal/stats"
 	"github.com/shardproxy/shardproxy/internal/testutil"
 )
@@ -159,5 +165,103 @@ func TestStatsMatchNutcracker(t *testing.T) {
 	if requests != n || requestBytes != float64(req.Len()) || responses != n || responseBytes != n*float64(len("+OK\r\n")) {
 		t.Errorf("requests %v (want %d), request_bytes %v (want %d), responses %v, response_bytes %v",
 			requests, n, requestBytes, req.Len(), responses, responseBytes)
+	}
+}
+
+// TestMetricsAndSlowLog scrapes /metrics with the Prometheus text parser
+// after a known workload, and reads the slow log over HTTP.
+func TestMetricsAndSlowLog(t *testing.T) {
+	servers := startRedises(t, 2)
+	yaml := fmt.Sprintf("alpha:\n  listen: 127.0.0.1:%d\n  redis: true\n  slowlog_slower_than: 0\n  servers:\n%s",
+		testutil.FreePort(t), serverLines(servers...))
+	cfg, err := config.Parse("test.yml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := stats.NewSlowLog(16)
+	px, err := New(cfg, Options{SlowLog: slow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := px.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = px.Shutdown(context.Background()) })
+	srv := stats.NewServer(stats.ServerConfig{Addr: fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)), Source: px, SlowLog: slow, Version: "test"})
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+
+	c := dialRaw(t, px.Pools()[0].Addr().String())
+	const n = 50
+	for i := range n {
+		c.roundTrip(cmd("SET", fmt.Sprintf("k%d", i), "v"))
+		c.roundTrip(cmd("HGET", "h", "f"))
+	}
+	resp, err := http.Get("http://" + srv.Addr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(name string, labels map[string]string) uint64 {
+		var total uint64
+		for _, m := range families[name].GetMetric() {
+			match := true
+			for k, v := range labels {
+				found := false
+				for _, l := range m.GetLabel() {
+					if l.GetName() == k && l.GetValue() == v {
+						found = true
+					}
+				}
+				match = match && found
+			}
+			if match {
+				total += m.GetHistogram().GetSampleCount()
+			}
+		}
+		return total
+	}
+	if got := count("shardproxy_pool_request_duration_seconds", map[string]string{"pool": "alpha"}); got != 2*n {
+		t.Errorf("pool latency samples = %d, want %d", got, 2*n)
+	}
+	if got := count("shardproxy_server_request_duration_seconds", nil); got != 2*n {
+		t.Errorf("server latency samples = %d, want %d", got, 2*n)
+	}
+	for fam, want := range map[string]uint64{"string": n, "hash": n} {
+		if got := count("shardproxy_pool_command_duration_seconds", map[string]string{"pool": "alpha", "family": fam}); got != want {
+			t.Errorf("%s latency samples = %d, want %d", fam, got, want)
+		}
+	}
+	var requests float64
+	for _, m := range families["shardproxy_server_requests_total"].GetMetric() {
+		requests += m.GetCounter().GetValue()
+	}
+	if requests != 2*n {
+		t.Errorf("shardproxy_server_requests_total = %v, want %d", requests, 2*n)
+	}
+	if families["go_goroutines"] == nil {
+		t.Error("no Go runtime metrics")
+	}
+
+	r2, err := http.Get("http://" + srv.Addr().String() + "/slowlog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Body.Close()
+	body, _ := io.ReadAll(r2.Body)
+	for _, want := range []string{`"command":"hget"`, `"key":"h"`, `"pool":"alpha"`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("slow log lacks %s:\n%s", want, body)
+		}
+	}
+	if slow.Added() != 2*n {
+		t.Errorf("slow log added %d, want %d (threshold 0 records every request)", slow.Added(), 2*n)
 	}
 }
