@@ -95,9 +95,15 @@ func startRedis(t testing.TB, s *Server, port int, extra []string) {
 // "sentinel down-after-milliseconds mymaster 1000".
 func StartSentinel(t testing.TB, confLines ...string) *Server {
 	t.Helper()
+	return startSentinel(t, FreePort(t), confLines)
+}
+
+// startSentinel is StartSentinel on a port from FreePort, chosen by a
+// caller that must write it into other sentinels' configurations first.
+func startSentinel(t testing.TB, port int, confLines []string) *Server {
+	t.Helper()
 	bin := Binary(t, "redis-sentinel", "redis-sentinel")
 	s := newServer(t, bin)
-	port := FreePort(t)
 	s.setAddr(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	s.ConfPath = filepath.Join(s.Dir, "sentinel.conf")
 	writeFile(t, s.ConfPath, redisConf(port, s.Dir, append([]string{"hz 100"}, confLines...)))

@@ -570,3 +570,73 @@ func TestReapStaleBuildDirs(t *testing.T) {
 		}
 	}
 }
+
+func TestSentinelTopology(t *testing.T) {
+	start := time.Now()
+	tp := StartSentinelTopology(t, []string{"alpha", "beta"}, 3)
+	t.Logf("topology ready in %v", time.Since(start))
+	if len(tp.Sentinels) != 3 {
+		t.Fatalf("%d sentinels, want 3", len(tp.Sentinels))
+	}
+	for _, g := range tp.Groups {
+		m, r := tp.Master(g), tp.Replica(g)
+		if m == r || m != tp.nodes[g][0] {
+			t.Fatalf("%s: master %v, replica %v, want the first server as master", g, m, r)
+		}
+		v, err := RedisDo(r.Addr, "", "ROLE")
+		if role, _ := v.([]any); err != nil || len(role) == 0 || role[0] != "slave" {
+			t.Errorf("%s: ROLE of the replica = %v, %v", g, v, err)
+		}
+	}
+
+	// A forced failover promotes the replica, as every sentinel agrees.
+	old, want := tp.Master("alpha"), tp.Replica("alpha")
+	start = time.Now()
+	tp.Failover("alpha")
+	for tp.MasterAddr("alpha") != want.Addr {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("master of alpha still %s 10 s after SENTINEL FAILOVER", tp.MasterAddr("alpha"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("SENTINEL FAILOVER done in %v", time.Since(start))
+	if tp.Master("alpha") != want || tp.Replica("alpha") != old {
+		t.Errorf("after the failover: master %v, replica %v", tp.Master("alpha"), tp.Replica("alpha"))
+	}
+	if got := tp.Master("beta"); got != tp.nodes["beta"][0] {
+		t.Errorf("beta's master moved to %v", got)
+	}
+}
+
+func TestSentinelTopologyPassword(t *testing.T) {
+	tp := StartSentinelTopology(t, []string{"g"}, 1, WithPassword("s3cret"))
+	m := tp.Master("g")
+	if _, err := RedisDo(m.Addr, "", "PING"); err == nil || !strings.HasPrefix(err.Error(), "NOAUTH") {
+		t.Errorf("PING without AUTH: %v, want NOAUTH", err)
+	}
+	if v, err := RedisDo(m.Addr, "s3cret", "PING"); err != nil || v != "PONG" {
+		t.Errorf("PING after AUTH: %v, %v", v, err)
+	}
+}
+
+func TestRedisDo(t *testing.T) {
+	s := StartRedis(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"SET", "k", "v\r\n"}, "OK"},
+		{[]string{"GET", "k"}, "v\r\n"},
+		{[]string{"GET", "missing"}, "<nil>"},
+		{[]string{"RPUSH", "l", "a", "b"}, "2"},
+		{[]string{"LRANGE", "l", "0", "-1"}, "[a b]"},
+	} {
+		v, err := RedisDo(s.Addr, "", tc.args...)
+		if got := fmt.Sprint(v); err != nil || got != tc.want {
+			t.Errorf("%q = %s, %v; want %s", tc.args, got, err, tc.want)
+		}
+	}
+	if _, err := RedisDo(s.Addr, "", "NOSUCH"); !errors.As(err, new(RedisError)) {
+		t.Errorf("unknown command: %v, want a RedisError", err)
+	}
+}
