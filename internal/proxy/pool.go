@@ -14,6 +14,7 @@ import (
 
 	"github.com/shardproxy/shardproxy/internal/config"
 	"github.com/shardproxy/shardproxy/internal/hashkit"
+	"github.com/shardproxy/shardproxy/internal/sentinel"
 )
 
 // Pool serves one configured pool: a listener, its client sessions, and the
@@ -40,6 +41,7 @@ type Pool struct {
 	done       chan struct{}
 	doneOnce   sync.Once
 	background sync.WaitGroup
+	watcher    *sentinel.Watcher // Sentinel pools; set by startAccepting
 
 	clients  atomic.Int64 // current client connections, for client_connections
 	stats    poolStats
@@ -167,6 +169,12 @@ func (p *Pool) listen() error {
 }
 
 func (p *Pool) startAccepting() {
+	if p.cfg.Sentinel() {
+		if err := p.startSentinel(); err != nil {
+			// Config validation rules out what New refuses.
+			p.logger.Error("sentinel not started", "err", err)
+		}
+	}
 	if p.cfg.Preconnect {
 		for _, srv := range p.servers {
 			for _, c := range srv.conns {
@@ -335,6 +343,9 @@ func (p *Pool) drain(ctx context.Context) error {
 // stopBackground stops the probes and waits for them.
 func (p *Pool) stopBackground() {
 	p.doneOnce.Do(func() { close(p.done) })
+	if p.watcher != nil {
+		p.watcher.Close()
+	}
 	p.background.Wait()
 }
 

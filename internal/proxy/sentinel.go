@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/shardproxy/shardproxy/internal/config"
+	"github.com/shardproxy/shardproxy/internal/sentinel"
 )
 
 // Sentinel mode (twemproxy-163's groups: and sentinels:): each group is a
@@ -52,17 +53,43 @@ func (p *Pool) setMaster(group, addr, reason, via string) {
 	}
 	a := &config.Address{Network: "tcp", Host: host, Port: port}
 	old := srv.addr.Swap(a)
+	// The watcher logs discoveries and switches at info level.
 	switch {
 	case old == nil:
-		p.logger.Info("sentinel: master found", "server", group, "addr", addr, "reason", reason, "sentinel", via)
+		p.logger.Debug("group served", "server", group, "addr", addr)
 	case *old == *a:
 		return
 	default:
 		srv.stats.failovers.Add(1)
-		p.logger.Info("sentinel: master switched", "server", group, "from", old.String(), "to", addr,
-			"reason", reason, "sentinel", via)
 		for _, b := range srv.conns {
 			b.closeWith(errSwitched)
 		}
+		p.logger.Debug("connections to the old master closed", "server", group, "from", old.String(), "to", addr,
+			"reason", reason, "sentinel", via)
 	}
+}
+
+// startSentinel starts following the pool's groups through Sentinel.
+func (p *Pool) startSentinel() error {
+	timeout := p.cfg.Timeout
+	if timeout <= 0 {
+		timeout = sentinel.DefaultTimeout
+	}
+	w, err := sentinel.New(sentinel.Config{
+		Pool:        p.cfg.Name,
+		Sentinels:   p.cfg.Sentinels,
+		Groups:      p.cfg.Groups,
+		Heartbeat:   p.cfg.SentinelHeartbeat,
+		Auth:        p.cfg.RedisAuth,
+		DialTimeout: timeout,
+		Logger:      p.opts.Logger,
+	}, func(e sentinel.Event) {
+		p.setMaster(e.Group, e.Addr, e.Reason, e.Sentinel)
+	})
+	if err != nil {
+		return err
+	}
+	p.watcher = w
+	w.Start()
+	return nil
 }
