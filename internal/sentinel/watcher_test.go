@@ -19,10 +19,13 @@ import (
 
 // The tests run against real redis-server and redis-sentinel processes
 // (testutil.StartSentinelTopology), with a short heartbeat so that they take
-// seconds; the Sentinels' own timings are testutil's.
+// seconds; the Sentinels' own timings are testutil's. Bounds on how fast
+// something happens are loose (a second where milliseconds are the rule),
+// because the tests share two cores with other race-enabled test binaries;
+// the measured times are logged.
 const (
 	testHeartbeat = 200 * time.Millisecond
-	testTimeout   = 500 * time.Millisecond
+	testTimeout   = DefaultTimeout
 	testPool      = "test" // so the connections are named shardproxy-test
 )
 
@@ -266,9 +269,10 @@ func TestFailoverKillMaster(t *testing.T) {
 
 	killed := time.Now()
 	oldMaster.Kill()
-	// down-after, agreement, election and promotion take ~3 s; a split
-	// vote is retried after 2 × failover-timeout.
-	e := w.next(testutil.TopologyDownAfter + 2*testutil.TopologyFailoverTimeout + 5*time.Second)
+	// down-after, agreement, election and promotion take 2 to 3 s; an
+	// election that fails (a split vote) is retried after twice the
+	// failover-timeout, which happens in a few runs out of ten (~6 s).
+	e := w.next(testutil.TopologyDownAfter + 3*testutil.TopologyFailoverTimeout + 5*time.Second)
 	got := time.Now()
 	want := Event{Group: "alpha", Addr: replica.Addr, OldAddr: oldMaster.Addr, Reason: ReasonSwitch, Sentinel: tp.Sentinels[0].Addr}
 	if e != want {
@@ -277,7 +281,7 @@ func TestFailoverKillMaster(t *testing.T) {
 	select {
 	case at := <-announced:
 		t.Logf("master killed → sentinel announced in %v → watcher reported %v later", at.Sub(killed), got.Sub(at))
-		if got.Sub(at) > 300*time.Millisecond {
+		if got.Sub(at) > time.Second {
 			t.Errorf("watcher reported the switch %v after its sentinel announced it", got.Sub(at))
 		}
 	case <-time.After(time.Second):
@@ -302,11 +306,11 @@ func TestSentinelLost(t *testing.T) {
 	waitUntil(t, 2*time.Second, "a subscription on sentinel 0", func() bool { return subscribedTo(s[0].Addr) })
 
 	s[0].Kill()
-	d := waitUntil(t, 3*time.Second, "a subscription on sentinel 1", func() bool { return subscribedTo(s[1].Addr) })
+	d := waitUntil(t, 5*time.Second, "a subscription on sentinel 1", func() bool { return subscribedTo(s[1].Addr) })
 	t.Logf("moved from the killed sentinel in %v", d)
 
 	s[1].Pause()
-	d = waitUntil(t, 3*time.Second, "a subscription on sentinel 2", func() bool { return subscribedTo(s[2].Addr) })
+	d = waitUntil(t, 5*time.Second, "a subscription on sentinel 2", func() bool { return subscribedTo(s[2].Addr) })
 	t.Logf("moved from the paused sentinel in %v (heartbeat %v, timeout %v)", d, testHeartbeat, testTimeout)
 
 	start := time.Now()
@@ -438,12 +442,12 @@ func TestHeartbeat(t *testing.T) {
 
 	start := time.Now()
 	do(t, replica.Addr, "", "REPLICAOF", "NO", "ONE")
-	e := w.next(3 * testHeartbeat)
+	e := w.next(2 * time.Second)
 	t.Logf("promotion seen by the heartbeat in %v", time.Since(start))
 	if want := (Event{Group: "g", Addr: replica.Addr, OldAddr: master.Addr, Reason: ReasonHeartbeat, Sentinel: s}); e != want {
 		t.Errorf("event %+v, want %+v", e, want)
 	}
-	if e := late.next(3 * testHeartbeat); e.Addr != replica.Addr || e.Reason != ReasonDiscovered {
+	if e := late.next(2 * time.Second); e.Addr != replica.Addr || e.Reason != ReasonDiscovered {
 		t.Errorf("late watcher: event %+v, want %s discovered", e, replica.Addr)
 	}
 }
@@ -507,21 +511,24 @@ func TestClosePrompt(t *testing.T) {
 	noLeak(t, before)
 }
 
-// closeQuickly calls Close, failing the test if it takes more than 200 ms.
+// closeQuickly calls Close, failing the test if it takes more than a
+// second: a tenth of the Watcher's timeout in TestClosePrompt.
 func closeQuickly(t *testing.T, w *Watcher) {
 	t.Helper()
 	start := time.Now()
 	w.Close()
-	if d := time.Since(start); d > 200*time.Millisecond {
+	d := time.Since(start)
+	t.Logf("Close took %v", d)
+	if d > time.Second {
 		t.Errorf("Close took %v", d)
 	}
 }
 
-// noLeak waits up to a second for the number of goroutines to fall back to
-// before, failing the test with every stack if it does not.
+// noLeak waits up to two seconds for the number of goroutines to fall back
+// to before, failing the test with every stack if it does not.
 func noLeak(t *testing.T, before int) {
 	t.Helper()
-	deadline := time.Now().Add(time.Second)
+	deadline := time.Now().Add(2 * time.Second)
 	for runtime.NumGoroutine() > before {
 		if time.Now().After(deadline) {
 			buf := make([]byte, 1<<20)
