@@ -169,10 +169,20 @@ func bulk(reply []byte) ([]byte, bool) {
 }
 
 // joinAddr makes "host:port" ("[v6]:port") from the fields Sentinel sends,
-// checking that the port is a number from 1 to 65535.
+// checking that the host is made of the characters of an IP address or a
+// hostname and the port is a number from 1 to 65535.
 func joinAddr(host, port []byte) (string, error) {
 	if len(host) == 0 {
 		return "", errors.New("empty host")
+	}
+	// Sentinel sends an IPv4 or IPv6 address or a hostname: any other byte
+	// means a garbled reply (found by FuzzParseReplies), not an address.
+	for _, c := range host {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '.' || c == '-' || c == '_' || c == ':' || c == '%'
+		if !ok {
+			return "", fmt.Errorf("invalid host %q", host)
+		}
 	}
 	p, err := strconv.ParseUint(string(port), 10, 16)
 	if err != nil || p == 0 {
