@@ -310,37 +310,44 @@ func (b *backendConn) readLoop(raw *rawConn, gen uint64) {
 		if timing {
 			now = monoNow()
 		}
-		for off < n {
+		live := true
+		for live && off < n {
+			// The generation check, the framing and the pop are one
+			// critical section: once fail() has taken the queue, its
+			// requests go back to their sessions for reuse, and a stale
+			// reader must not frame with (or mark) one of them.
 			b.mu.Lock()
-			head := b.inflight.peek()
+			if b.gen != gen {
+				b.mu.Unlock()
+				live = false
+				break
+			}
+			r := b.inflight.peek()
+			rl, perr := parser.scan(buf[off:n], r)
+			if perr == nil && r != nil {
+				b.inflight.pop()
+				b.replies++
+				c := &b.counts
+				c.outQueue--
+				c.outQueueBytes -= int64(r.size)
+				if r.sess != nil {
+					c.responses++
+					c.responseBytes += uint64(rl)
+				}
+			}
 			b.mu.Unlock()
-			rl, perr := parser.scan(buf[off:n], head)
 			if perr == errIncomplete {
 				break
 			}
-			if perr != nil || head == nil {
+			if perr != nil || r == nil {
 				if perr == nil {
 					perr = errors.New("unexpected data from server")
 				}
 				p.logger.Warn("bad reply from server", "server", b.server.name, "err", perr)
 				b.fail(gen, perr)
-				return false
+				live = false
+				break
 			}
-			b.mu.Lock()
-			if b.gen != gen {
-				b.mu.Unlock()
-				return false
-			}
-			r := b.inflight.pop()
-			b.replies++
-			c := &b.counts
-			c.outQueue--
-			c.outQueueBytes -= int64(r.size)
-			if r.sess != nil {
-				c.responses++
-				c.responseBytes += uint64(rl)
-			}
-			b.mu.Unlock()
 			b.server.succeeded()
 			reply := buf[off : off+rl]
 			off += rl
@@ -356,19 +363,25 @@ func (b *backendConn) readLoop(raw *rawConn, gen uint64) {
 				touched = addSession(touched, r.sess)
 			}
 		}
-		copy(buf, buf[off:n])
-		n -= off
-		if n == 0 && len(buf) > 4*p.opts.BufSize {
-			// A huge reply grew the buffer: do not keep it for the life of
-			// the connection.
-			buf = make([]byte, p.opts.BufSize)
+		if live {
+			copy(buf, buf[off:n])
+			n -= off
+			if n == 0 && len(buf) > 4*p.opts.BufSize {
+				// A huge reply grew the buffer: do not keep it for the
+				// life of the connection.
+				buf = make([]byte, p.opts.BufSize)
+			}
 		}
+		// Every way out delivers what this burst completed. A fail() that
+		// ran between a pop above and its completion found that request
+		// not done and left it, and nobody else would write it: its
+		// client would wait for ever, and its session never end.
 		for i, s := range touched {
 			s.deliver()
 			touched[i] = nil
 		}
 		touched = touched[:0]
-		return true
+		return live
 	})
 	if err == nil {
 		err = net.ErrClosed // stopped by fail or a newer connection

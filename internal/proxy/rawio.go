@@ -53,8 +53,9 @@ func newRawConn(c net.Conn) (*rawConn, error) {
 // read first and usually pays an EAGAIN read for nothing. Staying inside
 // one call, readiness that arrives while onData runs is kept, so after a
 // read that drained the socket (fewer bytes than the buffer holds) the
-// loop waits for the poller before reading again: one read per burst of
-// data, no EAGAIN in the steady state. An idle connection holds no buffer.
+// loop only peeks, without a buffer, for an end of stream that came with
+// the data, then waits for the poller: one read and one peek per burst of
+// data, no EAGAIN read. An idle connection holds no buffer.
 func (r *rawConn) readLoop(get func() []byte, put func([]byte), onData func(buf []byte, n int) bool) error {
 	var rerr error
 	first := true
@@ -91,7 +92,13 @@ func (r *rawConn) readLoop(get func() []byte, put func([]byte), onData func(buf 
 			if !onData(buf, n) {
 				return true
 			}
-			if n < len(buf) {
+			// A short read drained the socket, but the poller is
+			// edge-triggered and the edge that woke us is spent: a FIN
+			// that came with the data, or before this goroutine ran,
+			// raises no event of its own. Waiting now would never see a
+			// half-closed client leave (nutcracker closes it), and its
+			// session would hold a goroutine and a socket for good.
+			if n < len(buf) && !readable(fd) {
 				return false // drained: the poller tells us when more comes
 			}
 		}
