@@ -46,8 +46,7 @@ func (s *server) failure(cause error) {
 	p.rebuildRing()
 	p.logger.Info("server ejected", "server", s.name, "reason", errorText(cause),
 		"failures", n, "retry_in", p.cfg.ServerRetryTimeout)
-	p.background.Add(1)
-	go s.probeLoop()
+	p.goBackground(s.probeLoop)
 }
 
 // ejects reports whether the pool ejects failing servers. A Sentinel pool
@@ -75,7 +74,6 @@ func (s *server) isEjected() bool {
 // down.
 func (s *server) probeLoop() {
 	p := s.pool
-	defer p.background.Done()
 	interval := max(p.cfg.ServerRetryTimeout, minProbeInterval)
 	t := time.NewTimer(interval)
 	defer t.Stop()

@@ -39,7 +39,8 @@ type Pool struct {
 	// done is closed at shutdown: it stops the background work (ejected
 	// servers' probes, Sentinel), counted in background.
 	done       chan struct{}
-	doneOnce   sync.Once
+	bgMu       sync.Mutex // orders goBackground against stopBackground
+	bgStopped  bool
 	background sync.WaitGroup
 	watcher    *sentinel.Watcher // Sentinel pools; set by startAccepting
 
@@ -342,11 +343,32 @@ func (p *Pool) drain(ctx context.Context) error {
 
 // stopBackground stops the probes and waits for them.
 func (p *Pool) stopBackground() {
-	p.doneOnce.Do(func() { close(p.done) })
+	p.bgMu.Lock()
+	if !p.bgStopped {
+		p.bgStopped = true
+		close(p.done)
+	}
+	p.bgMu.Unlock()
 	if p.watcher != nil {
 		p.watcher.Close()
 	}
 	p.background.Wait()
+}
+
+// goBackground runs f in a goroutine that stopBackground waits for, unless
+// the pool is already stopping (WaitGroup.Add must not race with Wait).
+func (p *Pool) goBackground(f func()) bool {
+	p.bgMu.Lock()
+	defer p.bgMu.Unlock()
+	if p.bgStopped {
+		return false
+	}
+	p.background.Add(1)
+	go func() {
+		defer p.background.Done()
+		f()
+	}()
+	return true
 }
 
 // isClosing reports whether the pool is shutting down: failures then are
