@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -59,4 +60,53 @@ func TestHalfCloseRepliesThenEOF(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHalfCloseAfterManyBursts: past its first bursts a session no longer
+// peeks after each read (that costs a system call per request); a client
+// that half-closes then is found by the pool's idle sweep, so it still
+// gets its replies and the proxy's close, within the sweep interval.
+func TestHalfCloseAfterManyBursts(t *testing.T) {
+	_, addr := redisPool(t, "", startRedises(t, 1)...)
+	const clients = 20
+	errs := make(chan error, clients)
+	start := time.Now()
+	for range clients {
+		go func() {
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer conn.Close()
+			_ = conn.SetDeadline(time.Now().Add(halfClosedSweep + 4*time.Second))
+			buf := make([]byte, 64)
+			for range sessionEarlyPeeks + 3 {
+				if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := io.ReadFull(conn, buf[:7]); err != nil {
+					errs <- err
+					return
+				}
+			}
+			if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+				errs <- err
+				return
+			}
+			_ = conn.(*net.TCPConn).CloseWrite()
+			got, err := io.ReadAll(conn)
+			if err == nil && string(got) != "+PONG\r\n" {
+				err = fmt.Errorf("read %q after the half-close", got)
+			}
+			errs <- err
+		}()
+	}
+	for range clients {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	t.Logf("%d half-closed clients closed by the proxy within %v", clients, time.Since(start).Round(time.Millisecond))
 }

@@ -71,6 +71,7 @@ func newSession(p *Pool, conn net.Conn, id uint64) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	raw.earlyPeeks = sessionEarlyPeeks
 	s := &session{pool: p, conn: conn, raw: raw, id: id}
 	s.cond.L = &s.mu
 	return s, nil
