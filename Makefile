@@ -9,7 +9,7 @@ STATICCHECK_VERSION := 2026.2.2
 FUZZTIME    ?= 60s
 export PATH := $(PATH):$(GOBIN):/usr/sbin:/sbin
 
-.PHONY: all build test lint vet staticcheck fmt-check demo fuzz vectors bench deps-test deps-demo deps-bench clean
+.PHONY: bench-stats all build test lint vet staticcheck fmt-check demo fuzz vectors bench deps-test deps-demo deps-bench clean
 
 all: build
 
@@ -55,6 +55,11 @@ demo: deps-demo build
 # alternating rounds (bench/README.md explains the method). Takes ~6 minutes.
 bench: deps-bench build
 	$(GO) run ./bench -shardproxy bin/shardproxy | tee bench/latest.md
+
+# What the stats cost: latency measurement on vs off, one process at a time
+# (~4 minutes).
+bench-stats: deps-bench build
+	bench/statscost.sh bin/shardproxy 10 | tee bench/stats-cost.md
 
 # Long fuzzing: every fuzz target for FUZZTIME each (make fuzz FUZZTIME=10m).
 fuzz:

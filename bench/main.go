@@ -100,22 +100,15 @@ func main() {
 	check(os.WriteFile(filepath.Join(dir, "sp1.yml"), []byte(pool(sp1Port)), 0o644))
 	sp1 := startEnv([]string{"GOMAXPROCS=" + strconv.Itoa(runtime.NumCPU())}, *bin, "-c", filepath.Join(dir, "sp1.yml"), "-v", "4", "-o", filepath.Join(dir, "sp1.log"),
 		"-s", strconv.Itoa(freePort()), "-a", "127.0.0.1")
-	// The default binary with latency measurement off: what the stats cost.
-	spqPort := freePort()
-	check(os.WriteFile(filepath.Join(dir, "spq.yml"), []byte(pool(spqPort)), 0o644))
-	spq := startEnv([]string{"SHARDPROXY_LATENCY=off"}, *bin, "-c", filepath.Join(dir, "spq.yml"), "-v", "4", "-o", filepath.Join(dir, "spq.log"),
-		"-s", strconv.Itoa(freePort()), "-a", "127.0.0.1")
 	waitPort(ncPort)
 	waitPort(spPort)
 	waitPort(sp1Port)
-	waitPort(spqPort)
 
 	targets := []target{
 		{"direct", redisPorts[0], 0},
 		{"nutcracker", ncPort, nc.Process.Pid},
 		{"shardproxy", spPort, sp.Process.Pid},
 		{"shardproxy-1", sp1Port, sp1.Process.Pid},
-		{"shardproxy-nolat", spqPort, spq.Process.Pid},
 	}
 	// MGET keys spread over both servers (by shardproxy's own placement,
 	// which the tests prove equal to nutcracker's).
@@ -183,18 +176,6 @@ func main() {
 		fmt.Printf("| %s (%d clients) | %.2f | %.2f | %.2f | **%.2f** | **%.2f** | %s / %.2f / %.2f / %.2f |\n",
 			w.name, w.clients, n.proxyCPU/1000, s.proxyCPU/1000, s1.proxyCPU/1000, s.proxyCPU/n.proxyCPU, s1.proxyCPU/n.proxyCPU,
 			redisDirect, n.redisCPU/1000, s.redisCPU/1000, s1.redisCPU/1000)
-	}
-	fmt.Println()
-	fmt.Println("What the stats cost: sp as it runs (counters and latency histograms) against the same binary with")
-	fmt.Println("latency measurement off (SHARDPROXY_LATENCY=off; the counters are plain increments under locks the")
-	fmt.Println("request path holds anyway, so they cannot be turned off).")
-	fmt.Println()
-	fmt.Println("| workload | sp | sp, latency off | throughput on/off | CPU per request on/off |")
-	fmt.Println("|---|---|---|---|---|")
-	for _, w := range workloads {
-		r := results[w.name]
-		s, q := median(r["shardproxy"]), median(r["shardproxy-nolat"])
-		fmt.Printf("| %s (%d clients) | %.0f | %.0f | **%.3f** | **%.3f** |\n", w.name, w.clients, s.rps, q.rps, s.rps/q.rps, s.proxyCPU/q.proxyCPU)
 	}
 	fmt.Println()
 	fmt.Println("| latency (ms) | direct p50 / p99 | nutcracker p50 / p99 | sp p50 / p99 | spN p50 / p99 |")

@@ -95,7 +95,8 @@ type backendConn struct {
 	counts   connCounts
 
 	// Latency, written by this connection's reader only (so no two
-	// cores fight over a cache line) and merged by the stats reader.
+	// cores fight over a cache line) and merged by the stats reader: per
+	// Redis command family, or in latency for requests without one.
 	latency    stats.Histogram
 	famLatency *[rediscmd.NumFamilies]stats.Histogram // Redis pools
 }

@@ -21,10 +21,14 @@ func monoNow() int64 { return int64(time.Since(clockBase)) }
 
 // observe records the latency of one answered request (read from the
 // client to reply parsed) and, when it is slow enough, a slow log entry.
+//
+// One histogram per request: a Redis request's family histogram, which the
+// stats add up into the server's; the connection's own for the rest.
 func (b *backendConn) observe(r *request, lat time.Duration) {
-	b.latency.Observe(lat)
 	if b.famLatency != nil && int(r.family) < rediscmd.NumFamilies {
 		b.famLatency[r.family].Observe(lat)
+	} else {
+		b.latency.Observe(lat)
 	}
 	p := b.server.pool
 	if p.slowlog && lat >= p.cfg.SlowlogSlowerThan {

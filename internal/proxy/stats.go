@@ -96,6 +96,11 @@ func (s *server) collect(families *[rediscmd.NumFamilies]stats.Histogram) stats.
 		ss.OutQueueBytes += c.outQueueBytes
 		if ss.Latency != nil {
 			ss.Latency.Merge(&b.latency)
+			if b.famLatency != nil {
+				for f := range b.famLatency {
+					ss.Latency.Merge(&b.famLatency[f])
+				}
+			}
 		}
 		if families != nil && b.famLatency != nil {
 			for f := range families {
