@@ -197,8 +197,10 @@ func TestEjectedPlacementMatchesNutcracker(t *testing.T) {
 
 	const nkeys = 2000
 	var warm, req, want strings.Builder
+	var warmSet strings.Builder
 	for i := range 40 {
 		warm.WriteString(cmd("GET", fmt.Sprintf("warm:%d", i)))
+		warmSet.WriteString(cmd("SET", fmt.Sprintf("warm:%d", i), "1"))
 	}
 	for i := range nkeys {
 		req.WriteString(cmd("SET", fmt.Sprintf("key:%d", i), "1"))
@@ -213,19 +215,39 @@ func TestEjectedPlacementMatchesNutcracker(t *testing.T) {
 			for range 40 {
 				c.readReply()
 			}
-			if !waitFor(2*time.Second, func() bool {
-				return c.roundTrip(cmd("SET", "probe", "1")) == "+OK\r\n" &&
-					c.roundTrip(cmd("SET", "probe2", "1")) == "+OK\r\n"
+			// Ejected when none of 40 keys, some of which were the dead
+			// server's, is refused any more (nutcracker may take a moment).
+			if !waitFor(5*time.Second, func() bool {
+				c.send(warmSet.String())
+				ok := true
+				for range 40 {
+					ok = c.readReply() == "+OK\r\n" && ok
+				}
+				return ok
 			}) {
 				t.Fatalf("%s via %s: the dead server was not ejected", pr.name, addr)
 			}
-			c.send(req.String())
+			// nutcracker sometimes still refuses a few keys of the dead
+			// server right after its ejection (seen in 1 run of 3 for the
+			// first pool); a refused SET writes nothing, so the pass is
+			// repeated until every key is written. Placement is what is
+			// compared, not how soon nutcracker settles.
 			var got strings.Builder
-			for range nkeys {
-				got.WriteString(c.readReply())
+			for pass := 0; pass < 5; pass++ {
+				c.send(req.String())
+				got.Reset()
+				for range nkeys {
+					got.WriteString(c.readReply())
+				}
+				if got.String() == want.String() {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
 			}
 			if got.String() != want.String() {
-				t.Fatalf("%s via %s: SET replies not all +OK after the ejection", pr.name, addr)
+				bad := strings.ReplaceAll(got.String(), "+OK\r\n", "")
+				t.Fatalf("%s via %s (nutcracker %v): SET replies not all +OK after the ejection: %.200q",
+					pr.name, addr, addr == ncAddrs[i], bad)
 			}
 		}
 	}
