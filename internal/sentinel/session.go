@@ -231,9 +231,9 @@ func (w *Watcher) setMaster(g *group, addr, reason, sentinel string) {
 		if w.unserved == 0 {
 			close(w.ready)
 		}
-		w.log.Info("master discovered", "group", g.name, "addr", addr, "reason", reason, "sentinel", sentinel)
+		w.log.Info("master discovered", "server", g.name, "addr", addr, "reason", reason, "sentinel", sentinel)
 	} else {
-		w.log.Info("master switched", "group", g.name, "addr", addr, "old", old, "reason", reason, "sentinel", sentinel)
+		w.log.Info("master switched", "server", g.name, "addr", addr, "old", old, "reason", reason, "sentinel", sentinel)
 	}
 	if w.onChange != nil {
 		w.onChange(Event{Group: g.name, Addr: addr, OldAddr: old, Reason: reason, Sentinel: sentinel})
