@@ -23,16 +23,7 @@ import (
 // readStats reads one raw stats document, as nutcracker's clients do.
 func readStats(t *testing.T, addr string) map[string]any {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	b, err := io.ReadAll(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := testutil.ReadStats(t, addr)
 	var m map[string]any
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatalf("stats from %s: %v\n%s", addr, err, b)

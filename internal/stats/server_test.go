@@ -20,6 +20,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/shardproxy/shardproxy/internal/testutil"
 )
 
 // fakeSource is a data provider that counts its calls.
@@ -125,7 +127,7 @@ func TestServerRawClient(t *testing.T) {
 
 	t.Run("sends nothing", func(t *testing.T) {
 		start := time.Now()
-		b := readStats(t, addr) // fails unless the server closes
+		b := testutil.ReadStats(t, addr) // fails unless the server closes
 		checkStatsJSON(t, b)
 		if d := time.Since(start); d < DefaultHTTPWait || d > 2*time.Second {
 			t.Errorf("answered after %v, want the HTTP wait of %v", d, DefaultHTTPWait)
@@ -506,7 +508,7 @@ func TestServerInterval(t *testing.T) {
 			t.Errorf("the JSON changed within the interval")
 		}
 	}
-	if raw := readStats(t, s.Addr().String()); !bytes.Equal(raw, first) {
+	if raw := testutil.ReadStats(t, s.Addr().String()); !bytes.Equal(raw, first) {
 		t.Errorf("raw and HTTP JSON differ:\n%s\n%s", raw, first)
 	}
 	if src.count() != 1 {
@@ -677,7 +679,7 @@ func TestServerManySilentClients(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	start := time.Now()
-	checkStatsJSON(t, readStats(t, addr))
+	checkStatsJSON(t, testutil.ReadStats(t, addr))
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("the %dth silent client waited %v", maxSniffing+1, d)
 	}
@@ -687,7 +689,7 @@ func TestServerNegativeHTTPWait(t *testing.T) {
 	src := &fakeSource{}
 	s := startServer(t, ServerConfig{Source: src, Version: "1.2.3", HTTPWait: -1})
 	start := time.Now()
-	checkStatsJSON(t, readStats(t, s.Addr().String()))
+	checkStatsJSON(t, testutil.ReadStats(t, s.Addr().String()))
 	if d := time.Since(start); d >= DefaultHTTPWait {
 		t.Errorf("answered after %v with no HTTP wait", d)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"regexp"
 	"strings"
 	"testing"
@@ -253,22 +252,6 @@ func snapshotFrom(t *testing.T, ms []member) *Snapshot {
 	return s
 }
 
-// readStats reads what a stats port sends to a client that sends nothing.
-func readStats(t *testing.T, addr string) []byte {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	b, err := io.ReadAll(c)
-	if err != nil {
-		t.Fatalf("reading %s: %v (after %q)", addr, err, b)
-	}
-	return b
-}
-
 // nutcrackerYAML configures pools and servers out of nutcracker's order,
 // so that the comparison covers the order too. The pools share servers.
 func nutcrackerYAML(t *testing.T, r1, r2 *testutil.Server) string {
@@ -312,7 +295,7 @@ func TestJSONMatchesNutcracker(t *testing.T) {
 	}
 	time.Sleep(250 * time.Millisecond) // two aggregation intervals
 
-	theirs := readStats(t, nc.StatsAddr)
+	theirs := testutil.ReadStats(t, nc.StatsAddr)
 	ms, err := parseOrdered(theirs)
 	if err != nil {
 		t.Fatalf("nutcracker's JSON: %v\n%s", err, theirs)
@@ -362,7 +345,7 @@ func TestJSONEscapingDiffersFromNutcracker(t *testing.T) {
 	name := `we"ird\x/mé`
 	yaml := fmt.Sprintf("p\"q:\n  listen: 127.0.0.1:%d\n  redis: true\n  servers:\n   - %s:1 %s\n", testutil.FreePort(t), r.Addr, name)
 	nc := testutil.StartNutcracker(t, yaml)
-	theirs := readStats(t, nc.StatsAddr)
+	theirs := testutil.ReadStats(t, nc.StatsAddr)
 	if json.Valid(theirs) {
 		t.Errorf("nutcracker's JSON is valid after all; the escaping difference may go: %s", theirs)
 	}
