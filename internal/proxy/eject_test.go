@@ -23,10 +23,17 @@ func keyOn(t *testing.T, px *Proxy, addr string) string {
 }
 
 // waitIdle waits until every connection to srv has noticed its server is
-// gone (the EOF that is the first failure).
+// gone and, in an ejecting pool, that EOF has been counted as the first
+// failure (fail counts it just after marking the connection idle).
 func waitIdle(t *testing.T, srv *server) {
 	t.Helper()
+	// Only a server that had a connection has an EOF to count (the
+	// connection may already be idle by now, so count connections made).
+	open := srv.stats.connects.Load() > 0 && srv.pool.ejects()
 	if !waitFor(2*time.Second, func() bool {
+		if open && srv.failures.Load() == 0 && !srv.isEjected() {
+			return false
+		}
 		for _, b := range srv.conns {
 			b.mu.Lock()
 			st := b.state

@@ -61,8 +61,14 @@ func TestRedisInfo(t *testing.T) {
 		t.Fatal("not ejected")
 	}
 	all = c.roundTrip("INFO\r\n")
+	// fnv1a_64 spreads such short keys badly: all 30 may be on the victim,
+	// and an empty database has no line, as in Redis.
+	wantKeys := fmt.Sprintf("db0:keys=%d,", 30-onVictim)
+	if onVictim == 30 {
+		wantKeys = "# Keyspace\r\n\r\n"
+	}
 	if !strings.Contains(all, "servers_up:2\r\n") || !strings.Contains(all, "state=ejected") ||
-		!strings.Contains(all, fmt.Sprintf("db0:keys=%d,", 30-onVictim)) {
+		!strings.Contains(all, wantKeys) {
 		t.Errorf("INFO with an ejected server:\n%s", all)
 	}
 }
