@@ -2,7 +2,10 @@ package testutil
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -31,11 +34,68 @@ func claimPort(port int) bool {
 	return true
 }
 
-// FreePort returns a TCP port that is free on 127.0.0.1, chosen by the
-// kernel, and never returns the same port twice in one test process. Another
-// process may still take the port before the caller binds it; the Start
-// functions detect that and fail rather than talk to the wrong server.
+// Ports come from below the kernel's ephemeral range, which `go test ./...`
+// shares between its test binaries running in parallel: a port the kernel
+// hands to one binary's ":0" listener (a proxy under test, or another
+// binary's probe) can never be one of these. Test binaries keep out of each
+// other's way with a lock per port (lockPort), held until they exit.
+const (
+	// reservedPorts is how many ports below the ephemeral range are used.
+	reservedPorts = 8000
+	// lowestPort keeps clear of well-known and registered service ports.
+	lowestPort = 10000
+)
+
+// portRange returns the ports FreePort picks from, [lo, hi), or ok false
+// when the ephemeral range starts too low to leave room below it.
+func portRange() (lo, hi int, ok bool) {
+	hi = 32768 // Linux's default, when the range cannot be read
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				hi = n
+			}
+		}
+	}
+	lo = max(hi-reservedPorts, lowestPort)
+	return lo, hi, hi-lo >= 1000
+}
+
+// FreePort returns a TCP port that is free on 127.0.0.1 and reserved for
+// this test process: it never returns the same port twice, and no other
+// test process using FreePort gets it while this one runs. A process that
+// does not use FreePort may still take the port before the caller binds it;
+// the Start functions detect that and fail rather than talk to the wrong
+// server.
 func FreePort(t testing.TB) int {
+	t.Helper()
+	lo, hi, ok := portRange()
+	if !ok {
+		return kernelPort(t)
+	}
+	start := lo + rand.IntN(hi-lo)
+	for i := range hi - lo {
+		port := lo + (start-lo+i)%(hi-lo)
+		if !claimPort(port) {
+			continue
+		}
+		if !lockPort(port) {
+			continue // another test process has it; it stays claimed here
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue // something outside the tests listens there
+		}
+		l.Close()
+		return port
+	}
+	t.Fatalf("FreePort: no free port in %d-%d", lo, hi-1)
+	return 0
+}
+
+// kernelPort is FreePort's fallback: a port chosen by the kernel, which may
+// collide with another test process's.
+func kernelPort(t testing.TB) int {
 	t.Helper()
 	for range 100 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -126,6 +126,52 @@ func TestFreePortUnique(t *testing.T) {
 	}
 }
 
+// TestFreePortAcrossProcesses: the test binaries of `go test ./...` run in
+// parallel, and a port one of them reserved must not be handed to another
+// (the cause of a CI failure: a sentinel test started redis-server on a port
+// another package's server had just taken). The child is this test binary
+// again, asked to lock the parent's ports.
+func TestFreePortAcrossProcesses(t *testing.T) {
+	if ports := os.Getenv("TESTUTIL_LOCK_PORTS"); ports != "" {
+		for _, f := range strings.Fields(ports) {
+			p, _ := strconv.Atoi(f)
+			fmt.Printf("%d:%v\n", p, lockPort(p))
+		}
+		return
+	}
+	lo, hi, ok := portRange()
+	if !ok {
+		t.Skip("the ephemeral port range leaves no room below it; FreePort falls back to the kernel's choice")
+	}
+	mine := []string{strconv.Itoa(FreePort(t)), strconv.Itoa(FreePort(t))}
+	for _, p := range mine {
+		if n, _ := strconv.Atoi(p); n < lo || n >= hi {
+			t.Errorf("FreePort returned %d, outside %d-%d", n, lo, hi-1)
+		}
+	}
+	// A port this process reserved and gave up again, to show the child can
+	// lock at all.
+	spare := FreePort(t)
+	unlock := syscall.Flock_t{Type: syscall.F_UNLCK, Start: int64(spare), Len: 1}
+	if err := syscall.FcntlFlock(portLockFile().Fd(), syscall.F_SETLK, &unlock); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFreePortAcrossProcesses$")
+	cmd.Env = append(os.Environ(), "TESTUTIL_LOCK_PORTS="+strings.Join(append(mine, strconv.Itoa(spare)), " "))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	for _, p := range mine {
+		if !strings.Contains(string(out), p+":false") {
+			t.Errorf("another process could lock port %s, which FreePort gave this one:\n%s", p, out)
+		}
+	}
+	if !strings.Contains(string(out), strconv.Itoa(spare)+":true") {
+		t.Errorf("another process could not lock the unreserved port %d:\n%s", spare, out)
+	}
+}
+
 func TestBinary(t *testing.T) {
 	if p := Binary(t, "redis-server", "redis-server"); !filepath.IsAbs(p) {
 		t.Errorf("Binary(redis-server) = %q, want an absolute path", p)
