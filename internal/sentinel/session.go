@@ -170,10 +170,16 @@ func (w *Watcher) refresh(cmd *conn, sentinel string) error {
 		}
 		answers[i] = answer{addr, known}
 	}
+	// New addresses are checked in parallel, and each verdict is taken as
+	// it comes: a candidate that accepts but never answers delays only its
+	// own group, not the groups after it.
+	type verdict struct {
+		i   int
+		err error
+	}
+	verdicts := make(chan verdict, len(w.groups))
+	checking := 0
 	for i, g := range w.groups {
-		if w.ctx.Err() != nil {
-			return w.ctx.Err()
-		}
 		a := answers[i]
 		switch {
 		case !a.known:
@@ -182,19 +188,31 @@ func (w *Watcher) refresh(cmd *conn, sentinel string) error {
 		case a.addr == g.addr:
 			g.problem = ""
 		default:
-			if err := checkMaster(w.ctx, a.addr, w.auth, w.timeout); err != nil {
-				if w.ctx.Err() != nil {
-					return w.ctx.Err()
-				}
-				w.problem(g, sentinel, "master not verified; asking again at the next heartbeat", a.addr, err)
-				continue
-			}
+			checking++
+			go func() { verdicts <- verdict{i, checkMaster(w.ctx, a.addr, w.auth, w.timeout)} }()
+		}
+	}
+	// Every check is bounded by the timeout, or ends when the Watcher
+	// closes (the context closes its connection), so this loop ends too.
+	var cancelled bool
+	for range checking {
+		v := <-verdicts
+		g, addr := w.groups[v.i], answers[v.i].addr
+		switch {
+		case cancelled || w.ctx.Err() != nil:
+			cancelled = true
+		case v.err != nil:
+			w.problem(g, sentinel, "master not verified; asking again at the next heartbeat", addr, v.err)
+		default:
 			reason := ReasonHeartbeat
 			if g.addr == "" {
 				reason = ReasonDiscovered
 			}
-			w.setMaster(g, a.addr, reason, sentinel)
+			w.setMaster(g, addr, reason, sentinel)
 		}
+	}
+	if cancelled {
+		return w.ctx.Err()
 	}
 	return nil
 }

@@ -537,3 +537,41 @@ func noLeak(t *testing.T, before int) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestHungCandidateDelaysOnlyItsGroup: the ROLE checks of one refresh run
+// in parallel, so a master candidate that accepts but never answers (here a
+// stopped redis-server) does not hold back the discovery of the groups
+// sorted after it, which used to wait one timeout per hung group before.
+func TestHungCandidateDelaysOnlyItsGroup(t *testing.T) {
+	t.Parallel()
+	tp := testutil.StartSentinelTopology(t, []string{"a", "b"}, 1)
+	hung := tp.Master("a")
+	hung.Pause()
+	resumed := false
+	defer func() {
+		if !resumed {
+			hung.Resume()
+		}
+	}()
+	const timeout = 3 * time.Second
+	start := time.Now()
+	w := watch(t, addrs(tp.Sentinels), tp.Groups, func(c *Config) { c.DialTimeout = timeout })
+	e := w.next(timeout)
+	took := time.Since(start)
+	t.Logf("b discovered in %v while a's candidate hangs", took)
+	if e.Group != "b" || e.Addr != tp.Master("b").Addr {
+		t.Fatalf("event %+v, want b's master %s", e, tp.Master("b").Addr)
+	}
+	if took > timeout/2 {
+		t.Errorf("b waited %v, as if behind a's check (timeout %v)", took, timeout)
+	}
+	w.master("a", "")
+	hung.Resume()
+	resumed = true
+	// a is served once its master answers again, or once the Sentinel
+	// has promoted its replica in the meantime.
+	e = w.next(3 * timeout)
+	if e.Group != "a" || (e.Addr != hung.Addr && e.Addr != tp.Replica("a").Addr) {
+		t.Errorf("event %+v, want a's master or replica", e)
+	}
+}
