@@ -323,3 +323,73 @@ func TestEjectionMemcached(t *testing.T) {
 		t.Errorf("get after the rejoin: %q", got)
 	}
 }
+
+// TestServerIdleTimeoutReconnects: a server that closes idle connections
+// (Redis "timeout", memcached idle_timeout) costs the next request nothing.
+// The FIN of an idle connection arrives alone and wakes its reader, which
+// marks the connection idle, so the request dials afresh instead of being
+// written into a closed socket.
+func TestServerIdleTimeoutReconnects(t *testing.T) {
+	t.Parallel()
+	type protocol struct {
+		name     string
+		start    func(t *testing.T) (*Proxy, string)
+		set, get func(val string) string
+		reply    func(val string) string // GET's reply
+		stored   string                  // SET's reply
+		// roundTrip sends a request and reads its whole reply.
+		roundTrip func(c *rawClient, req string) string
+	}
+	for _, p := range []protocol{
+		{
+			name: "redis",
+			start: func(t *testing.T) (*Proxy, string) {
+				return redisPool(t, "", startRedises(t, 1, "timeout 1")...)
+			},
+			set:       func(v string) string { return cmd("SET", "k", v) },
+			get:       func(string) string { return cmd("GET", "k") },
+			reply:     func(v string) string { return fmt.Sprintf("$%d\r\n%s\r\n", len(v), v) },
+			stored:    "+OK\r\n",
+			roundTrip: (*rawClient).roundTrip,
+		},
+		{
+			name: "memcache",
+			start: func(t *testing.T) (*Proxy, string) {
+				return memcachePool(t, "", testutil.StartMemcached(t, "-o", "idle_timeout=1"))
+			},
+			set:    func(v string) string { return fmt.Sprintf("set k 0 0 %d\r\n%s\r\n", len(v), v) },
+			get:    func(string) string { return "get k\r\n" },
+			reply:  func(v string) string { return fmt.Sprintf("VALUE k 0 %d\r\n%s\r\nEND\r\n", len(v), v) },
+			stored: "STORED\r\n",
+			roundTrip: func(c *rawClient, req string) string {
+				c.send(req)
+				if strings.HasPrefix(req, "get ") {
+					return c.readUntil("END\r\n")
+				}
+				return c.readLine()
+			},
+		},
+	} {
+		t.Run(p.name, func(t *testing.T) {
+			t.Parallel()
+			px, addr := p.start(t)
+			srv := px.Pools()[0].servers[0]
+			c := dialRaw(t, addr)
+			for round := range 2 {
+				val := fmt.Sprint("v", round)
+				if got := p.roundTrip(c, p.set(val)); got != p.stored {
+					t.Fatalf("round %d: set: %q", round, got)
+				}
+				// Both servers close a connection idle for over 1 s,
+				// checked about once a second.
+				if !waitFor(5*time.Second, func() bool { return srv.stats.eof.Load() > uint64(round) }) {
+					t.Fatalf("round %d: the server did not close the idle connection within 5 s", round)
+				}
+				waitIdle(t, srv)
+				if got, want := p.roundTrip(c, p.get(val)), p.reply(val); got != want {
+					t.Fatalf("round %d: get after the server closed the idle connection: %q, want %q", round, got, want)
+				}
+			}
+		})
+	}
+}
