@@ -56,10 +56,11 @@ demo: deps-demo build
 bench: deps-bench build
 	$(GO) run ./bench -shardproxy bin/shardproxy | tee bench/latest.md
 
-# What the stats cost: latency measurement on vs off, one process at a time
-# (~4 minutes).
+# What the stats cost: latency measurement on vs off, one process at a time,
+# pinned (proxy on CPU 0, servers and load on CPU 1), 40 paired rounds, then
+# an A/A run for the noise floor (~10 minutes).
 bench-stats: deps-bench build
-	bench/statscost.sh bin/shardproxy 10 | tee bench/stats-cost.md
+	{ PIN=1 bench/statscost.sh bin/shardproxy 40; echo; PIN=1 bench/statscost.sh bin/shardproxy 10 aa; } | tee bench/stats-cost.md
 
 # Long fuzzing: every fuzz target for FUZZTIME each (make fuzz FUZZTIME=10m).
 fuzz:
