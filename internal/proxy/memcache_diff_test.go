@@ -143,27 +143,21 @@ func mcDial(addr string) (net.Conn, *bufio.Reader, error) {
 // writing, and returns n replies (see mcReadUnits). It is safe to call from
 // any goroutine.
 func mcPipeline(addr, payload string, n int) (string, error) {
-	c, r, err := mcDial(addr)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	werr := make(chan error, 1)
-	go func() {
-		_ = c.SetWriteDeadline(time.Now().Add(30 * time.Second))
-		_, err := io.WriteString(c, payload)
-		werr <- err
-	}()
-	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
-	out, err := mcReadUnits(r, n)
-	if werr := <-werr; err == nil {
-		err = werr
-	}
-	return out, err
+	return mcExchange(addr, payload, func(r *bufio.Reader) (string, error) { return mcReadUnits(r, n) })
 }
 
 // mcPipelineBytes is mcPipeline reading exactly n bytes of replies.
 func mcPipelineBytes(addr, payload string, n int) (string, error) {
+	return mcExchange(addr, payload, func(r *bufio.Reader) (string, error) {
+		buf := make([]byte, n)
+		k, err := io.ReadFull(r, buf)
+		return string(buf[:k]), err
+	})
+}
+
+// mcExchange writes payload on a new connection while read reads the
+// replies, and returns what read returned, or the write's error.
+func mcExchange(addr, payload string, read func(*bufio.Reader) (string, error)) (string, error) {
 	c, r, err := mcDial(addr)
 	if err != nil {
 		return "", err
@@ -176,12 +170,11 @@ func mcPipelineBytes(addr, payload string, n int) (string, error) {
 		werr <- err
 	}()
 	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
-	buf := make([]byte, n)
-	k, err := io.ReadFull(r, buf)
+	out, err := read(r)
 	if werr := <-werr; err == nil {
 		err = werr
 	}
-	return string(buf[:k]), err
+	return out, err
 }
 
 // mcValues parses a retrieval reply into key → "flags bytes [cas]|data".
