@@ -43,7 +43,7 @@ cleanup() {
   exit $rc
 }
 trap cleanup EXIT INT TERM
-mountat() { mkdir -p "$root$2"; mount "${@:3}" "$1" "$root$2"; mounts+=("$root$2"); }
+mountat() { [ -e "$root$2" ] || mkdir -p "$root$2"; mount "${@:3}" "$1" "$root$2"; mounts+=("$root$2"); }
 
 step() { printf '\n== fresh-check: %s (%s)\n' "$*" "$(date -u +%T)"; }
 
