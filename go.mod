@@ -17,6 +17,10 @@ require (
 	github.com/prometheus/common v0.70.1
 	// Tests only: integration tests drive the proxy with a real Redis client.
 	github.com/redis/go-redis/v9 v9.23.0
+	// rt_sigaction, tgkill and the thread's signal mask: a SIGSEGV sent by
+	// another process ends the proxy by that signal, as nutcracker
+	// (internal/segv). Already in the build through client_golang.
+	golang.org/x/sys v0.48.0
 	// The configuration parser: yaml.v3's node API gives the line numbers
 	// that every configuration error names.
 	gopkg.in/yaml.v3 v3.0.1
@@ -28,6 +32,5 @@ require (
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/prometheus/procfs v0.21.1 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
-	golang.org/x/sys v0.48.0 // indirect
 	google.golang.org/protobuf v1.36.11 // indirect
 )
