@@ -124,6 +124,24 @@ func BuildShardproxy(t testing.TB) string {
 	return bin
 }
 
+// BuildPackage builds the main package pkg of this module, a path relative
+// to the module root such as "./internal/segv/testdata/segvprog", into the
+// test's temporary directory and returns the binary's path. Unlike
+// [BuildShardproxy] it builds without the race detector and caches nothing:
+// it is meant for small helper programs.
+func BuildPackage(t testing.TB, pkg string) string {
+	t.Helper()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), filepath.Base(pkg))
+	if err := goBuild(root, pkg, bin, false); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
 // moduleRoot returns the directory of the main module's go.mod, as reported
 // by `go env GOMOD` run in the current directory (the test's package).
 func moduleRoot() (string, error) {
