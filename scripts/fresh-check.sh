@@ -42,7 +42,8 @@ cleanup() {
   [ -z "${KEEP:-}" ] && rm -rf --one-file-system "$root"
   exit $rc
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 mountat() { [ -e "$root$2" ] || mkdir -p "$root$2"; mount "${@:3}" "$1" "$root$2"; mounts+=("$root$2"); }
 
 step() { printf '\n== fresh-check: %s (%s)\n' "$*" "$(date -u +%T)"; }
@@ -62,6 +63,12 @@ cp -a /etc/apt/sources.list.d/. "$root/etc/apt/sources.list.d/"
 [ -f /etc/apt/sources.list ] && cp /etc/apt/sources.list "$root/etc/apt/sources.list"
 cp -a /etc/apt/apt.conf.d/. "$root/etc/apt/apt.conf.d/" 2>/dev/null || true
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# The machine's own certificate authorities (its network may need them to
+# reach the module proxy over HTTPS).
+if [ -d /usr/local/share/ca-certificates ]; then
+  cp -a /usr/local/share/ca-certificates/. "$root/usr/local/share/ca-certificates/"
+  chroot "$root" update-ca-certificates >/dev/null 2>&1
+fi
 printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
 chmod +x "$root/usr/sbin/policy-rc.d"
 rm -f "$root"/var/lib/apt/lists/*_Packages # apt-get update has not run: as on a new machine
