@@ -114,6 +114,7 @@ type poolStats struct {
 	accepted      atomic.Uint64 // client connections accepted (total_connections)
 	clientEOF     atomic.Uint64 // clients that closed their connection
 	clientErr     atomic.Uint64 // client connections that ended in an error
+	refused       atomic.Uint64 // clients closed at accept: client_connections, out of descriptors
 	serverEjects  atomic.Uint64 // servers ejected from the ring
 	forwardErrors atomic.Uint64 // requests answered with an error because no server could take them
 	fragments     atomic.Uint64 // fragments made by splitting multi-key requests
@@ -294,6 +295,7 @@ func (p *Pool) admit(conn net.Conn) {
 	n := p.clients.Add(1)
 	if limit := p.cfg.ClientConnections; limit > 0 && n > int64(limit) {
 		p.clients.Add(-1)
+		p.stats.refused.Add(1)
 		p.logger.Warn("client refused: client_connections reached", "client", conn.RemoteAddr().String(), "limit", limit)
 		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = conn.Write(p.proto.appendError(nil, "max number of clients reached"))
