@@ -50,7 +50,7 @@ func TestRedisBasicCommands(t *testing.T) {
 		{"get missing\r\n", "$-1\r\n"},
 		{"SET \"a b\" 'c d'\r\n", "+OK\r\n"},
 		{"GET \"a b\"\r\n", "$3\r\nc d\r\n"},
-		{"FOO bar\r\n", "-ERR unknown or unsupported command 'FOO'\r\n"},
+		{"FOO bar\r\n", "-ERR unknown command 'FOO', with args beginning with: 'bar' \r\n"},
 		{"GET\r\n", "-ERR wrong number of arguments for 'get' command\r\n"},
 		{"SELECT 0\r\n", "+OK\r\n"},
 		{"INCR counter\r\n", ":1\r\n"},
