@@ -39,8 +39,8 @@ type session struct {
 	stop    bool           // QUIT or an unrecoverable protocol error: read no more
 	discard int            // bytes still to drop (a data block memcached would swallow)
 	authed  bool
-	inTx    bool     // between MULTI and EXEC/DISCARD (Redis pools)
-	tx      *txState // the transaction being queued; kept for reuse
+	inTx    bool              // between MULTI and EXEC/DISCARD (Redis pools)
+	tx      *txState          // the transaction being queued; kept for reuse
 	parsed  *resp.Request     // the request being parsed (Redis pools)
 	mc      *memcache.Request // the request being parsed (Memcached pools)
 	cur     []byte            // the current request's bytes, as sent to a server
