@@ -13,8 +13,9 @@ import (
 // redisProtocol serves a Redis pool: requests are parsed with package resp
 // and routed by the command table of package rediscmd.
 type redisProtocol struct {
-	pool *Pool
-	auth []byte // redis_auth, or nil
+	pool     *Pool
+	auth     []byte         // redis_auth, or nil
+	versions serverVersions // the servers' redis_version, for INFO
 }
 
 func newRedisProtocol(p *Pool) *redisProtocol {
