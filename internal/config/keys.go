@@ -113,6 +113,9 @@ func keyTable() []key {
 			1, func(p *Pool) *time.Duration { return &p.SentinelHeartbeat }),
 		{KeyInfo{"slowlog_slower_than", "-1 (off)", "Microseconds a request may take before it is recorded in the slow log, served at /slowlog on the stats port; 0 records every request, a negative number none (as Redis's slowlog-log-slower-than)."},
 			setSlowlogSlowerThan},
+		boolKey("split_transactions", "false",
+			"Redis pools: a MULTI/EXEC whose keys are on several servers runs as one MULTI/EXEC per server, sent together, results merged in the client's order: atomic on each server, not across them. When false, such a transaction is refused (EXECABORT) and nothing of it is applied.",
+			func(p *Pool) *bool { return &p.SplitTransactions }),
 	}
 }
 
