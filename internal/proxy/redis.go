@@ -132,6 +132,8 @@ func (rp *redisProtocol) dispatch(s *session, args [][]byte) {
 		rp.single(s, r, cmd, args)
 	case rediscmd.MultiKey:
 		rp.split(s, r, cmd, args)
+	case rediscmd.Broadcast:
+		rp.broadcast(s, r, cmd, args)
 	}
 }
 

@@ -17,6 +17,9 @@ import (
 // the proxy refuses, a wrong argument count) is answered with an error and
 // marks the transaction failed: EXEC then answers EXECABORT and nothing of
 // it reaches any server, as Redis does for an error at queue time.
+//
+// SCRIPT and FUNCTION management (SCRIPT LOAD, FUNCTION LOAD, …) is
+// refused inside MULTI: it must reach every server.
 
 // maxTxBytes bounds the bytes a transaction may queue in the proxy (Redis's
 // own bound is the client query buffer, 1 GB; a transaction is held here
@@ -109,6 +112,11 @@ func (rp *redisProtocol) queueTx(s *session, r *request, args [][]byte, cmd *red
 	}
 	if err == nil && cmd.Kind == rediscmd.Unsupported {
 		err = cmd.Err()
+	}
+	if err == nil && cmd.Kind == rediscmd.Broadcast {
+		// SCRIPT LOAD, FUNCTION LOAD, …: every server must get them, and a
+		// transaction runs on one.
+		err = errors.New("ERR '" + cmd.Name + "' inside MULTI is not supported through the proxy: it must reach every server, and a transaction runs on one")
 	}
 	if err == nil {
 		err = rp.txServer(s, args, cmd)
