@@ -13,12 +13,16 @@ import (
 // redisProtocol serves a Redis pool: requests are parsed with package resp
 // and routed by the command table of package rediscmd.
 type redisProtocol struct {
-	pool *Pool
-	auth []byte // redis_auth, or nil
+	pool    *Pool
+	auth    []byte       // redis_auth, or nil
+	scripts *scriptCache // the bodies of the scripts clients sent
 }
 
 func newRedisProtocol(p *Pool) *redisProtocol {
-	rp := &redisProtocol{pool: p}
+	rp := &redisProtocol{
+		pool:    p,
+		scripts: newScriptCache(scriptCacheBytes, scriptCacheCount),
+	}
 	if p.cfg.RedisAuth != "" {
 		rp.auth = []byte(p.cfg.RedisAuth)
 	}

@@ -12,8 +12,9 @@ import (
 // broadcast sends a request that must reach every server (SCRIPT LOAD,
 // SCRIPT FLUSH, FUNCTION LOAD, …) to each server in the ring, one fragment
 // per server in the pool's server order, and merges the replies by
-// cmd.Merge. An ejected server is left out: it holds no keys.
-func (rp *redisProtocol) broadcast(s *session, r *request, cmd *rediscmd.Command, _ [][]byte) {
+// cmd.Merge. An ejected server is left out: it holds no keys, and a script
+// it lacks when it comes back is loaded on demand (redis_script.go).
+func (rp *redisProtocol) broadcast(s *session, r *request, cmd *rediscmd.Command, args [][]byte) {
 	live := s.keySrv[:0]
 	for _, srv := range rp.pool.servers {
 		if !srv.isEjected() {
@@ -24,6 +25,9 @@ func (rp *redisProtocol) broadcast(s *session, r *request, cmd *rediscmd.Command
 	if len(live) == 0 {
 		s.noServer(r)
 		return
+	}
+	if cmd.Script == rediscmd.ScriptBody {
+		rp.scripts.remember(args[cmd.FirstArg()])
 	}
 	r.merge = broadcastMerge(cmd.Merge)
 	s.startFragments(r)

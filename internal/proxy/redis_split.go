@@ -39,6 +39,12 @@ func (rp *redisProtocol) single(s *session, r *request, cmd *rediscmd.Command, a
 		}
 	}
 	b := srv.connFor(s)
+	switch cmd.Script {
+	case rediscmd.ScriptBody:
+		rp.scripts.remember(args[cmd.FirstArg()])
+	case rediscmd.ScriptSHA:
+		rp.armRetry(s, r, b, args[cmd.FirstArg()])
+	}
 	b.enqueue(r, s.cur)
 	s.addDirty(b)
 }

@@ -19,7 +19,9 @@ import (
 // it reaches any server, as Redis does for an error at queue time.
 //
 // SCRIPT and FUNCTION management (SCRIPT LOAD, FUNCTION LOAD, …) is
-// refused inside MULTI: it must reach every server.
+// refused inside MULTI: it must reach every server. An EVALSHA inside MULTI
+// is not retried on -NOSCRIPT (see redis_script.go): its error is part of
+// the EXEC reply the server sends.
 
 // maxTxBytes bounds the bytes a transaction may queue in the proxy (Redis's
 // own bound is the client query buffer, 1 GB; a transaction is held here
@@ -128,6 +130,9 @@ func (rp *redisProtocol) queueTx(s *session, r *request, args [][]byte, cmd *red
 		tx.failed = true
 		rp.refuse(s, r, args, err)
 		return
+	}
+	if cmd.Script == rediscmd.ScriptBody {
+		rp.scripts.remember(args[cmd.FirstArg()])
 	}
 	tx.block = append(tx.block, s.cur...)
 	tx.n++
