@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/shardproxy/shardproxy/internal/config"
 	"github.com/shardproxy/shardproxy/internal/rediscmd"
 	"github.com/shardproxy/shardproxy/internal/resp"
 )
@@ -13,15 +14,19 @@ import (
 // redisProtocol serves a Redis pool: requests are parsed with package resp
 // and routed by the command table of package rediscmd.
 type redisProtocol struct {
-	pool    *Pool
-	auth    []byte       // redis_auth, or nil
-	scripts *scriptCache // the bodies of the scripts clients sent
+	pool *Pool
+	auth []byte // redis_auth, or nil
+	// scriptsAnywhere: script_no_keys is placeholder, so EVAL, EVALSHA
+	// and FCALL without keys run on the server of the placeholder key.
+	scriptsAnywhere bool
+	scripts         *scriptCache // the bodies of the scripts clients sent
 }
 
 func newRedisProtocol(p *Pool) *redisProtocol {
 	rp := &redisProtocol{
-		pool:    p,
-		scripts: newScriptCache(scriptCacheBytes, scriptCacheCount),
+		pool:            p,
+		scriptsAnywhere: p.cfg.ScriptNoKeys == config.ScriptNoKeysPlaceholder,
+		scripts:         newScriptCache(scriptCacheBytes, scriptCacheCount),
 	}
 	if p.cfg.RedisAuth != "" {
 		rp.auth = []byte(p.cfg.RedisAuth)

@@ -128,6 +128,70 @@ func TestScriptCacheBounds(t *testing.T) {
 	}
 }
 
+func TestScriptNoKeys(t *testing.T) {
+	servers := startRedises(t, 3)
+	for _, tc := range []struct {
+		setting string
+		want    []string
+	}{
+		{"", []string{
+			"-ERR unsupported command 'eval' without keys: the proxy needs a key to choose a server\r\n",
+			"-ERR unsupported command 'evalsha' without keys: the proxy needs a key to choose a server\r\n",
+			"-ERR unsupported command 'fcall' without keys: the proxy needs a key to choose a server\r\n",
+			"+OK\r\n",
+			"-ERR unknown or unsupported command 'eval' without keys: the proxy needs a key to choose a server\r\n",
+			"-EXECABORT Transaction discarded because of previous errors.\r\n"}},
+		{"  script_no_keys: error\n", []string{
+			"-ERR unsupported command 'eval' without keys: the proxy needs a key to choose a server\r\n",
+			"-ERR unsupported command 'evalsha' without keys: the proxy needs a key to choose a server\r\n",
+			"-ERR unsupported command 'fcall' without keys: the proxy needs a key to choose a server\r\n",
+			"+OK\r\n",
+			"-ERR unknown or unsupported command 'eval' without keys: the proxy needs a key to choose a server\r\n",
+			"-EXECABORT Transaction discarded because of previous errors.\r\n"}},
+		{"  script_no_keys: placeholder\n", []string{":1\r\n", ":1\r\n", ":0\r\n", "+OK\r\n", "+QUEUED\r\n", "*1\r\n:1\r\n"}},
+	} {
+		name := strings.TrimSpace(tc.setting)
+		if name == "" {
+			name = "default"
+		}
+		t.Run(name, func(t *testing.T) {
+			for _, s := range servers {
+				redisDo(t, s.Addr, "FLUSHALL")
+			}
+			px, addr := redisPool(t, tc.setting, servers...)
+			c := dialRaw(t, addr)
+			body := "redis.call('SET', 'nokeys', 'here') return 1"
+			lib := "#!lua name=nk\nredis.register_function('nk', function(keys, args) return #keys end)"
+			if got := c.roundTrip(cmd("FUNCTION", "LOAD", "REPLACE", lib)); got != "$2\r\nnk\r\n" {
+				t.Fatalf("FUNCTION LOAD: %q", got)
+			}
+			if got := c.roundTrip(cmd("SCRIPT", "LOAD", body)); got != "$40\r\n"+corpusSHA1(body)+"\r\n" {
+				t.Fatalf("SCRIPT LOAD: %q", got)
+			}
+			c.send(cmd("EVAL", body, "0") + cmd("EVALSHA", corpusSHA1(body), "0") + cmd("FCALL", "nk", "0") +
+				cmd("MULTI") + cmd("EVAL", body, "0") + cmd("EXEC"))
+			for i, want := range tc.want {
+				if got := c.readReply(); got != want {
+					t.Errorf("reply %d: %q, want %q", i, got, want)
+				}
+			}
+			// The scripts ran on the placeholder key's server, or nowhere.
+			home := backendOf(px, "placeholder")
+			for _, s := range servers {
+				got := redisDo(t, s.Addr, "EXISTS", "nokeys")
+				if want := int64(0); tc.want[0] == ":1\r\n" && s.Addr == home {
+					want = 1
+					if got != want {
+						t.Errorf("%s (placeholder's): EXISTS nokeys %v", s.Addr, got)
+					}
+				} else if got != want {
+					t.Errorf("%s: EXISTS nokeys %v, want 0", s.Addr, got)
+				}
+			}
+		})
+	}
+}
+
 // otherThan returns the address of a server of px's first pool other than
 // addr.
 func otherThan(t *testing.T, px *Proxy, addr string) string {

@@ -144,6 +144,11 @@ func (rp *redisProtocol) queueTx(s *session, r *request, args [][]byte, cmd *red
 func (rp *redisProtocol) txServer(s *session, args [][]byte, cmd *rediscmd.Command) error {
 	keys, err := cmd.KeyIndexes(args, s.idxs[:0])
 	s.idxs = keys
+	if err != nil && rp.scriptsAnywhere && cmd.Script != rediscmd.NotScript && cmd.IsNoKeys(err) {
+		// EVAL … 0 with script_no_keys: placeholder runs on the
+		// transaction's server, like any keyless command.
+		return nil
+	}
 	if err != nil {
 		return err
 	}
