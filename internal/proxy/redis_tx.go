@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/shardproxy/shardproxy/internal/rediscmd"
 )
@@ -100,7 +101,8 @@ func (rp *redisProtocol) queueTx(s *session, r *request, args [][]byte, cmd *red
 		case "multi":
 			s.replyError(r, "MULTI calls can not be nested") // the transaction goes on, as in Redis
 			return
-		case "quit":
+		case "quit", "reset":
+			// Run at once, as in Redis: both end the transaction.
 			s.inTx = false
 			rp.local(s, r, cmd, args)
 			return
@@ -110,6 +112,12 @@ func (rp *redisProtocol) queueTx(s *session, r *request, args [][]byte, cmd *red
 			return
 		case "auth", "select":
 			err = errors.New("ERR " + cmd.Name + " inside MULTI is not supported through the proxy")
+		}
+		if strings.HasPrefix(cmd.Name, "client|") {
+			// The proxy answers CLIENT itself, and a transaction runs
+			// on a server: it would answer for (or change) its shared
+			// connection instead of the client's.
+			err = errors.New("ERR CLIENT inside MULTI is not supported through the proxy: the proxy answers CLIENT itself, and a transaction runs on a server")
 		}
 	}
 	if err == nil && cmd.Kind == rediscmd.Unsupported {
