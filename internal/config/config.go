@@ -81,6 +81,23 @@ type Pool struct {
 	// SlowlogSlowerThan is the latency from which a request is recorded
 	// in the slow log; negative: none is (the default); 0: every one is.
 	SlowlogSlowerThan time.Duration
+
+	// ScriptNoKeys says what a Redis pool does with EVAL, EVALSHA or
+	// FCALL given no key (numkeys 0): ScriptNoKeysError refuses it,
+	// ScriptNoKeysPlaceholder runs it on the server of the key
+	// "placeholder".
+	ScriptNoKeys string
+}
+
+// The values of script_no_keys.
+const (
+	ScriptNoKeysError       = "error"
+	ScriptNoKeysPlaceholder = "placeholder"
+)
+
+// ScriptNoKeysValues returns the values script_no_keys accepts.
+func ScriptNoKeysValues() []string {
+	return []string{ScriptNoKeysError, ScriptNoKeysPlaceholder}
 }
 
 // DefaultPool returns a pool with every default set, the one place where
@@ -99,6 +116,7 @@ func DefaultPool() *Pool {
 		ServerFailureLimit: 2,
 		SentinelHeartbeat:  1000 * time.Millisecond,
 		SlowlogSlowerThan:  -1,
+		ScriptNoKeys:       ScriptNoKeysError,
 	}
 }
 

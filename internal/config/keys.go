@@ -50,7 +50,7 @@ type key struct {
 
 // keyTable lists the keys twemproxy 0.5.0 reads (conf_commands in
 // nc_conf.c) plus twemproxy-163's sentinels, groups and sentinel_heartbeat,
-// and shardproxy's slowlog_slower_than.
+// and shardproxy's slowlog_slower_than and script_no_keys.
 // It is built per call rather than kept in a package variable so that
 // nothing can modify it.
 func keyTable() []key {
@@ -116,6 +116,9 @@ func keyTable() []key {
 		boolKey("split_transactions", "false",
 			"Redis pools: a MULTI/EXEC whose keys are on several servers runs as one MULTI/EXEC per server, sent together, results merged in the client's order: atomic on each server, not across them. When false, such a transaction is refused (EXECABORT) and nothing of it is applied.",
 			func(p *Pool) *bool { return &p.SplitTransactions }),
+		oneOfKey("script_no_keys", "error",
+			"Redis pools: what EVAL, EVALSHA and FCALL with no key (numkeys 0) do: error refuses them (the proxy needs a key to choose a server); placeholder runs them on the server of the key \"placeholder\", which is right only for scripts that touch no key.",
+			ScriptNoKeysValues, func(p *Pool) *string { return &p.ScriptNoKeys }),
 	}
 }
 

@@ -18,6 +18,11 @@ import (
 // the proxy refuses, a wrong argument count) is answered with an error and
 // marks the transaction failed: EXEC then answers EXECABORT and nothing of
 // it reaches any server, as Redis does for an error at queue time.
+//
+// SCRIPT and FUNCTION management (SCRIPT LOAD, FUNCTION LOAD, …) is
+// refused inside MULTI: it must reach every server. An EVALSHA inside MULTI
+// is not retried on -NOSCRIPT (see redis_script.go): its error is part of
+// the EXEC reply the server sends.
 
 // maxTxBytes bounds the bytes a transaction may queue in the proxy (Redis's
 // own bound is the client query buffer, 1 GB; a transaction is held here
@@ -131,6 +136,11 @@ func (rp *redisProtocol) queueTx(s *session, r *request, args [][]byte, cmd *red
 	if err == nil && cmd.Kind == rediscmd.Unsupported {
 		err = cmd.Err()
 	}
+	if err == nil && cmd.Kind == rediscmd.Broadcast {
+		// SCRIPT LOAD, FUNCTION LOAD, …: every server must get them, and a
+		// transaction runs on one.
+		err = errors.New("ERR '" + cmd.Name + "' inside MULTI is not supported through the proxy: it must reach every server, and a transaction runs on one")
+	}
 	var srv *server
 	if err == nil {
 		srv, err = rp.txServer(s, args, cmd)
@@ -142,6 +152,9 @@ func (rp *redisProtocol) queueTx(s *session, r *request, args [][]byte, cmd *red
 		tx.failed = true
 		rp.refuse(s, r, args, err)
 		return
+	}
+	if cmd.Script == rediscmd.ScriptBody {
+		rp.scripts.remember(args[cmd.FirstArg()])
 	}
 	tx.block = append(tx.block, s.cur...)
 	tx.ends = append(tx.ends, len(tx.block))
@@ -156,6 +169,11 @@ func (rp *redisProtocol) queueTx(s *session, r *request, args [][]byte, cmd *red
 func (rp *redisProtocol) txServer(s *session, args [][]byte, cmd *rediscmd.Command) (*server, error) {
 	keys, err := cmd.KeyIndexes(args, s.idxs[:0])
 	s.idxs = keys
+	if err != nil && rp.scriptsAnywhere && cmd.Script != rediscmd.NotScript && cmd.IsNoKeys(err) {
+		// EVAL … 0 with script_no_keys: placeholder runs on the
+		// transaction's server, like any keyless command.
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
