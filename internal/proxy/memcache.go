@@ -84,6 +84,7 @@ func (mp *memcacheProtocol) handle(s *session, data []byte) int {
 		}
 		n, err := memcache.ParseRequest(data[off:], s.mc)
 		if err == memcache.ErrIncomplete {
+			s.need = s.mc.Need()
 			return off + n
 		}
 		var pe *memcache.ProtocolError

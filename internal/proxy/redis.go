@@ -67,6 +67,7 @@ func (rp *redisProtocol) handle(s *session, data []byte) int {
 	for off < len(data) && !s.stop {
 		n, err := resp.ParseRequest(data[off:], s.parsed)
 		if err == resp.ErrIncomplete {
+			s.need = s.parsed.Need()
 			return off + n
 		}
 		if err != nil {

@@ -35,6 +35,7 @@ type session struct {
 	rbufp   *[]byte // the pooled buffer rbuf is, or nil once grown past it
 	lent    *[]byte // a pooled buffer handed to a read not yet returned
 	rlen    int
+	need    int            // bytes the parser still needs to complete the partial request in rbuf (a hint; 0 or 1 when unknown)
 	dirty   []*backendConn // backends given requests in this read batch
 	stop    bool           // QUIT or an unrecoverable protocol error: read no more
 	discard int            // bytes still to drop (a data block memcached would swallow)
@@ -113,6 +114,7 @@ func (s *session) readLoop() error {
 		if s.pool.timing {
 			s.now = monoNow()
 		}
+		s.need = 0
 		used := s.pool.proto.handle(s, s.rbuf[:s.rlen])
 		s.flushBackends()
 		s.deliver()
@@ -150,15 +152,29 @@ func (s *session) readBuffer() []byte {
 		return *s.lent
 	}
 	if s.rlen == len(s.rbuf) {
-		nb := make([]byte, 2*len(s.rbuf))
-		copy(nb, s.rbuf[:s.rlen])
-		if s.rbufp != nil {
-			s.pool.putBuf(s.rbufp)
-			s.rbufp = nil
-		}
-		s.rbuf = nb
+		s.growReadBuffer()
 	}
 	return s.rbuf[s.rlen:]
+}
+
+// growReadBuffer makes room for the rest of the partial request. When the
+// parser knows how much is missing (the rest of a Redis bulk argument or
+// of a memcached data block) the buffer grows to exactly that, plus one
+// pooled buffer's worth for what may follow it (more arguments, the next
+// request), so that a 64 MiB value costs one 64 MiB buffer and one copy of
+// what was read before its length was known — as Redis sizes its query
+// buffer for a big argument. Never by less than half again its size, so a
+// request with many large arguments is not copied once per argument.
+func (s *session) growReadBuffer() {
+	size := s.rlen + max(s.need, 1) + s.pool.opts.BufSize
+	size = max(size, len(s.rbuf)+len(s.rbuf)/2)
+	nb := make([]byte, size)
+	copy(nb, s.rbuf[:s.rlen])
+	if s.rbufp != nil {
+		s.pool.putBuf(s.rbufp)
+		s.rbufp = nil
+	}
+	s.rbuf = nb
 }
 
 // putReadBuffer takes back a buffer the read did not use.
@@ -169,21 +185,49 @@ func (s *session) putReadBuffer([]byte) {
 	}
 }
 
-// consume drops the parsed bytes; an idle session gives its buffer back.
+// consume drops the parsed bytes; an idle session gives its buffer back. A
+// buffer grown for a large request is not kept for the partial request
+// after it: once what is left fits a pooled buffer, it moves there and the
+// large one goes back to the allocator.
 func (s *session) consume(n int) {
 	if n == s.rlen {
 		s.releaseReadBuffer()
 		return
 	}
+	rest := s.rlen - n
+	if s.rbufp == nil && rest <= s.pool.opts.BufSize && len(s.rbuf) > s.pool.opts.BufSize {
+		bp := s.pool.getBuf()
+		copy(*bp, s.rbuf[n:s.rlen])
+		s.forgetReadBuffer()
+		s.rbuf, s.rbufp, s.rlen = *bp, bp, rest
+		return
+	}
 	copy(s.rbuf, s.rbuf[n:s.rlen])
-	s.rlen -= n
+	s.rlen = rest
 }
 
 func (s *session) releaseReadBuffer() {
 	if s.rbufp != nil {
 		s.pool.putBuf(s.rbufp)
+	} else if s.rbuf != nil {
+		s.forgetReadBuffer()
 	}
 	s.rbuf, s.rbufp, s.rlen = nil, nil, 0
+}
+
+// forgetReadBuffer drops every reference the reader keeps into a grown
+// read buffer (the last request's arguments, key and bytes), so that the
+// garbage collector can take it back now rather than after the next
+// request. The parser's partial request, if any, is kept: it holds
+// offsets, not slices.
+func (s *session) forgetReadBuffer() {
+	s.cur, s.key = nil, nil
+	if s.parsed != nil {
+		s.parsed.Forget()
+	}
+	if s.mc != nil {
+		s.mc.Forget()
+	}
 }
 
 // waitForRoom blocks while the client has too many requests in flight.
