@@ -78,9 +78,7 @@ func (rp *redisProtocol) info(s *session, r *request, args [][]byte) {
 	defer s.endFragments(r)
 	for _, srv := range targets {
 		f := s.newFragment(r)
-		b := srv.connFor(s)
-		b.enqueue(f, infoKeyspaceRequest)
-		s.addDirty(b)
+		s.send(srv.connFor(s), f, infoKeyspaceRequest, nil)
 	}
 }
 

@@ -38,9 +38,7 @@ func (rp *redisProtocol) single(s *session, r *request, cmd *rediscmd.Command, a
 			return
 		}
 	}
-	b := srv.connFor(s)
-	b.enqueue(r, s.cur)
-	s.addDirty(b)
+	s.sendCur(srv.connFor(s), r)
 }
 
 // multi splits MGET, DEL, UNLINK, TOUCH, EXISTS and MSET into one request
@@ -99,9 +97,7 @@ func (rp *redisProtocol) multi(s *session, r *request, cmd *rediscmd.Command, ar
 			}
 		}
 		s.scratch = buf
-		b := srv.connFor(s)
-		b.enqueue(f, buf)
-		s.addDirty(b)
+		s.sendScratch(srv.connFor(s), f)
 	}
 }
 
@@ -203,9 +199,7 @@ func (s *session) placeKeys(r *request, n int, key func(i int) []byte) (split bo
 		s.keySrv = append(s.keySrv, srv)
 	}
 	if !split {
-		b := first.connFor(s)
-		b.enqueue(r, s.cur)
-		s.addDirty(b)
+		s.sendCur(first.connFor(s), r)
 	}
 	return split
 }

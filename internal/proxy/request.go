@@ -16,6 +16,9 @@ type request struct {
 
 	// size is how many bytes were queued to the server for it (stats).
 	size int
+	// body is the part of the request lent to the backend rather than
+	// copied (see backendConn.enqueueLent), or nil.
+	body []byte
 	// For the latency histograms and the slow log (see session.now):
 	// when the request was read, its Redis command family, and with the
 	// slow log on, its command name and a copy of its first key.
@@ -62,6 +65,7 @@ func (r *request) reset() {
 		r.reply = nil
 	}
 	r.reply = r.reply[:0]
+	r.size, r.body = 0, nil
 	r.done = false
 	r.pending = 0
 	r.frags = r.frags[:0]

@@ -36,6 +36,7 @@ type session struct {
 	lent    *[]byte // a pooled buffer handed to a read not yet returned
 	rlen    int
 	need    int            // bytes the parser still needs to complete the partial request in rbuf (a hint; 0 or 1 when unknown)
+	given   bool           // part of rbuf was lent to a backend (see send): never write to it again
 	dirty   []*backendConn // backends given requests in this read batch
 	stop    bool           // QUIT or an unrecoverable protocol error: read no more
 	discard int            // bytes still to drop (a data block memcached would swallow)
@@ -43,6 +44,7 @@ type session struct {
 	parsed  *resp.Request     // the request being parsed (Redis pools)
 	mc      *memcache.Request // the request being parsed (Memcached pools)
 	cur     []byte            // the current request's bytes, as sent to a server
+	curRead bool              // cur is in rbuf (else in scratch)
 	scratch []byte            // building fragments and re-encoded requests
 	idxs    []int             // key indexes of the current request
 	keySrv  []*server         // the server of each key of the current request
@@ -188,18 +190,26 @@ func (s *session) putReadBuffer([]byte) {
 // consume drops the parsed bytes; an idle session gives its buffer back. A
 // buffer grown for a large request is not kept for the partial request
 // after it: once what is left fits a pooled buffer, it moves there and the
-// large one goes back to the allocator.
+// large one goes back to the allocator. A buffer lent to a backend is left
+// to it whatever is left.
 func (s *session) consume(n int) {
 	if n == s.rlen {
 		s.releaseReadBuffer()
 		return
 	}
 	rest := s.rlen - n
-	if s.rbufp == nil && rest <= s.pool.opts.BufSize && len(s.rbuf) > s.pool.opts.BufSize {
-		bp := s.pool.getBuf()
-		copy(*bp, s.rbuf[n:s.rlen])
+	if s.rbufp == nil && (s.given || rest <= s.pool.opts.BufSize) {
+		var nb []byte
+		var bp *[]byte
+		if rest <= s.pool.opts.BufSize {
+			bp = s.pool.getBuf()
+			nb = *bp
+		} else {
+			nb = make([]byte, rest+s.pool.opts.BufSize)
+		}
+		copy(nb, s.rbuf[n:s.rlen])
 		s.forgetReadBuffer()
-		s.rbuf, s.rbufp, s.rlen = *bp, bp, rest
+		s.rbuf, s.rbufp, s.rlen = nb, bp, rest
 		return
 	}
 	copy(s.rbuf, s.rbuf[n:s.rlen])
@@ -221,6 +231,7 @@ func (s *session) releaseReadBuffer() {
 // request. The parser's partial request, if any, is kept: it holds
 // offsets, not slices.
 func (s *session) forgetReadBuffer() {
+	s.given = false
 	s.cur, s.key = nil, nil
 	if s.parsed != nil {
 		s.parsed.Forget()
@@ -434,6 +445,52 @@ func (s *session) wrote(out []byte, err error) {
 	}
 	if more {
 		s.deliver()
+	}
+}
+
+// lendMin is the size from which a request's bytes are lent to the backend
+// rather than copied into its write buffer. Below it a copy costs less than
+// giving the read buffer away (the next request then needs a new one).
+const lendMin = 64 << 10
+
+// send queues r on b with the request's bytes, head then body, which are
+// elsewhere than in rbuf or s.scratch (a constant): they are copied.
+func (s *session) send(b *backendConn, r *request, head, body []byte) {
+	b.enqueue(r, head, body, false)
+	s.addDirty(b)
+}
+
+// sendRead queues r on b with head (copied) then body, which is in the read
+// buffer. A large body in a buffer grown for it is lent rather than copied:
+// the buffer then belongs to the backend until it has written it, and the
+// session reads on into a new one (consume). So a 64 MiB value goes from
+// the client's socket to the server's with no copy in between.
+func (s *session) sendRead(b *backendConn, r *request, head, body []byte) {
+	lend := len(body) >= lendMin && s.rbufp == nil
+	if lend {
+		s.given = true
+	}
+	b.enqueue(r, head, body, lend)
+	s.addDirty(b)
+}
+
+// sendScratch queues r on b with the bytes built in s.scratch; a large
+// build is lent, and the session starts a new scratch buffer.
+func (s *session) sendScratch(b *backendConn, r *request) {
+	lend := len(s.scratch) >= lendMin
+	b.enqueue(r, nil, s.scratch, lend)
+	if lend {
+		s.scratch = nil
+	}
+	s.addDirty(b)
+}
+
+// sendCur queues r on b with the current request's bytes.
+func (s *session) sendCur(b *backendConn, r *request) {
+	if s.curRead {
+		s.sendRead(b, r, nil, s.cur)
+	} else {
+		s.sendScratch(b, r)
 	}
 }
 
