@@ -187,6 +187,11 @@ func (s *session) putReadBuffer([]byte) {
 	}
 }
 
+// maxKeptRead is the largest grown read buffer a session keeps for the
+// partial request after the ones it has parsed: pipelined values of a few
+// tens of KiB reuse one buffer instead of allocating one each.
+const maxKeptRead = 2 * lendMin
+
 // consume drops the parsed bytes; an idle session gives its buffer back. A
 // buffer grown for a large request is not kept for the partial request
 // after it: once what is left fits a pooled buffer, it moves there and the
@@ -198,7 +203,7 @@ func (s *session) consume(n int) {
 		return
 	}
 	rest := s.rlen - n
-	if s.rbufp == nil && (s.given || rest <= s.pool.opts.BufSize) {
+	if s.rbufp == nil && (s.given || len(s.rbuf) > maxKeptRead && rest <= s.pool.opts.BufSize) {
 		var nb []byte
 		var bp *[]byte
 		if rest <= s.pool.opts.BufSize {
