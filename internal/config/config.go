@@ -78,11 +78,19 @@ type Pool struct {
 	// SlowlogSlowerThan is the latency from which a request is recorded
 	// in the slow log; negative: none is (the default); 0: every one is.
 	SlowlogSlowerThan time.Duration
+
+	// ClientOutputLimit is how many bytes of unread replies (and of
+	// unanswered requests) the proxy holds for one client before it stops
+	// reading from that client until they drain; 0: no limit.
+	ClientOutputLimit int
 }
 
+// DefaultClientOutputLimit is client_output_limit's default: 64 MiB.
+const DefaultClientOutputLimit = 64 << 20
+
 // DefaultPool returns a pool with every default set, the one place where
-// defaults live. The values are twemproxy's (nc_conf.h) and twemproxy-163's
-// for sentinel_heartbeat.
+// defaults live. The values are twemproxy's (nc_conf.h), twemproxy-163's
+// for sentinel_heartbeat, and shardproxy's for its own keys.
 func DefaultPool() *Pool {
 	return &Pool{
 		ClientConnections:  0,
@@ -96,6 +104,7 @@ func DefaultPool() *Pool {
 		ServerFailureLimit: 2,
 		SentinelHeartbeat:  1000 * time.Millisecond,
 		SlowlogSlowerThan:  -1,
+		ClientOutputLimit:  DefaultClientOutputLimit,
 	}
 }
 

@@ -50,7 +50,7 @@ type key struct {
 
 // keyTable lists the keys twemproxy 0.5.0 reads (conf_commands in
 // nc_conf.c) plus twemproxy-163's sentinels, groups and sentinel_heartbeat,
-// and shardproxy's slowlog_slower_than.
+// and shardproxy's slowlog_slower_than and client_output_limit.
 // It is built per call rather than kept in a package variable so that
 // nothing can modify it.
 func keyTable() []key {
@@ -113,6 +113,9 @@ func keyTable() []key {
 			1, func(p *Pool) *time.Duration { return &p.SentinelHeartbeat }),
 		{KeyInfo{"slowlog_slower_than", "-1 (off)", "Microseconds a request may take before it is recorded in the slow log, served at /slowlog on the stats port; 0 records every request, a negative number none (as Redis's slowlog-log-slower-than)."},
 			setSlowlogSlowerThan},
+		bytesKey("client_output_limit", "67108864 (64 MiB)",
+			"Bytes of replies a client may leave unread, and of its requests the proxy may hold unanswered, before the proxy stops reading from that client until they drain; the client is slowed down, not disconnected. 0 means no limit (as Redis's client-output-buffer-limit for normal clients).",
+			0, func(p *Pool) *int { return &p.ClientOutputLimit }),
 	}
 }
 
@@ -120,6 +123,15 @@ func keyTable() []key {
 func numberKey(name, def, doc string, min int, dst func(*Pool) *int) key {
 	return key{KeyInfo{name, def, doc}, func(f *field, p *Pool) {
 		if n, ok := f.number("", min); ok {
+			*dst(p) = n
+		}
+	}}
+}
+
+// bytesKey is a key holding a whole number of bytes ≥ min.
+func bytesKey(name, def, doc string, min int, dst func(*Pool) *int) key {
+	return key{KeyInfo{name, def, doc}, func(f *field, p *Pool) {
+		if n, ok := f.number("bytes", min); ok {
 			*dst(p) = n
 		}
 	}}
