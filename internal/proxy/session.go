@@ -14,8 +14,8 @@ import (
 )
 
 // maxQueued bounds the requests a client may have in flight; past it the
-// session stops reading until replies drain, so a client that pipelines
-// without reading cannot make the proxy buffer without limit.
+// session stops reading until replies drain. client_output_limit bounds
+// their bytes (see session.full).
 const maxQueued = 1 << 14
 
 // session serves one client connection. One goroutine reads and dispatches
@@ -55,16 +55,28 @@ type session struct {
 	family  uint8
 	cmdName string
 	key     []byte
+	// sent is the bytes of this client's requests queued to servers so
+	// far; minus answered, those not answered yet (see full).
+	sent int
 
 	mu      sync.Mutex // guards everything below
 	cond    sync.Cond  // signalled when the queue shrinks or the session closes
 	queue   reqQueue   // requests in client order, awaiting their replies
 	free    []*request
-	out     []byte // replies ready to write
-	spare   []byte // the other output buffer, while out is being written
+	spare   []byte // an output buffer to gather replies in, when none is being written
 	writing bool   // someone is writing to the client
 	broken  bool   // the client connection failed; replies are dropped
 	closing bool   // no more requests will be read
+
+	// What the client costs in memory, bounded by client_output_limit
+	// (see full): reply bytes held for it (finished requests not yet
+	// written to it, the output being written included), requests whose
+	// reply has not come yet and the size a reply is expected to have,
+	// and the bytes of its requests answered so far.
+	held     int
+	waiting  int
+	expected int
+	answered int
 
 	draining atomic.Bool // the pool is shutting down: stop at a request boundary
 }
@@ -77,6 +89,10 @@ func newSession(p *Pool, conn net.Conn, id uint64) (*session, error) {
 	raw.earlyPeeks = sessionEarlyPeeks
 	s := &session{pool: p, conn: conn, raw: raw, id: id}
 	s.cond.L = &s.mu
+	// Until replies have been seen, each request in flight is taken to
+	// need a sixteenth of the limit: a client starts with 16 in flight,
+	// and opens up as small replies come (see expect).
+	s.expected = p.cfg.ClientOutputLimit / 16
 	return s, nil
 }
 
@@ -144,6 +160,9 @@ func (s *session) readLoop() error {
 func (s *session) drain() {
 	s.draining.Store(true)
 	_ = s.conn.SetReadDeadline(time.Now())
+	s.mu.Lock()
+	s.cond.Broadcast() // a reader waiting for room stops waiting
+	s.mu.Unlock()
 }
 
 // readBuffer returns where the next read goes: the free part of the partial
@@ -166,9 +185,10 @@ func (s *session) readBuffer() []byte {
 // request), so that a 64 MiB value costs one 64 MiB buffer and one copy of
 // what was read before its length was known — as Redis sizes its query
 // buffer for a big argument. Never by less than half again its size, so a
-// request with many large arguments is not copied once per argument.
+// request with many large arguments is not copied once per argument, and
+// never by more than maxReadAhead at once.
 func (s *session) growReadBuffer() {
-	size := s.rlen + max(s.need, 1) + s.pool.opts.BufSize
+	size := s.rlen + min(max(s.need, 1), maxReadAhead) + s.pool.opts.BufSize
 	size = max(size, len(s.rbuf)+len(s.rbuf)/2)
 	nb := make([]byte, size)
 	copy(nb, s.rbuf[:s.rlen])
@@ -178,6 +198,11 @@ func (s *session) growReadBuffer() {
 	}
 	s.rbuf = nb
 }
+
+// maxReadAhead bounds the room a request's announced length buys before
+// its bytes arrive: Redis's largest argument (proto-max-bulk-len). A
+// memcached data block announced larger (up to 2 GiB) grows in steps.
+const maxReadAhead = resp.MaxBulkLen + 2
 
 // putReadBuffer takes back a buffer the read did not use.
 func (s *session) putReadBuffer([]byte) {
@@ -246,27 +271,101 @@ func (s *session) forgetReadBuffer() {
 	}
 }
 
-// waitForRoom blocks while the client has too many requests in flight.
+// full reports whether the reader must wait before it takes another
+// request: the client has maxQueued requests in flight, or, with
+// client_output_limit, holding a reply of the expected size for each of
+// its requests in flight on top of the replies it has not read yet would
+// pass the limit, or so would the bytes of its requests not answered yet.
+// A client with nothing in flight and nothing unread always gets one more
+// request, whatever its size. Only the reader calls it, with s.mu held.
+//
+// This is backpressure, not a disconnect: the reader stops reading, the
+// client's socket buffers fill, and its writes block until it reads its
+// replies. Replies to requests already sent still come, so what a client
+// can make the proxy hold is the limit plus what those replies exceed
+// their expected size by; the expectation follows the largest replies
+// seen (see expect), which keeps that small for a client whose replies do
+// not suddenly grow a thousandfold.
+func (s *session) full() bool {
+	if s.queue.len() >= maxQueued {
+		return true
+	}
+	limit := s.pool.cfg.ClientOutputLimit
+	if limit <= 0 || s.waiting == 0 && s.held == 0 {
+		return false
+	}
+	return s.sent-s.answered >= limit || s.held+s.waiting*s.expected >= limit
+}
+
+// expect updates the size a reply is expected to have with one that came:
+// a larger reply raises it at once, smaller ones lower it by 1/64 of the
+// difference each, so a few small replies among large ones hardly open
+// the window, while a client of small replies gets its full pipeline
+// after a few hundred. s.mu must be held.
+func (s *session) expect(n int) {
+	if n >= s.expected {
+		s.expected = n
+	} else {
+		s.expected -= (s.expected - n) >> 6
+	}
+}
+
+// waitForRoom sends what this read batch queued, writes what is ready, and
+// blocks while the client is over its limits (full), unless the pool is
+// shutting down. It returns an error once the client connection is broken.
 func (s *session) waitForRoom() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	for s.queue.len() >= maxQueued && !s.broken {
+	if !s.full() || s.broken {
+		broken := s.broken
+		s.mu.Unlock()
+		if broken {
+			return net.ErrClosed
+		}
+		return nil
+	}
+	s.mu.Unlock()
+	// The replies waited for may be behind requests not sent yet.
+	s.flushBackends()
+	s.deliver()
+	s.mu.Lock()
+	for s.full() && !s.broken && !s.draining.Load() {
 		s.cond.Wait()
 	}
-	if s.broken {
+	broken := s.broken
+	s.mu.Unlock()
+	if s.pool.timing {
+		s.now = monoNow() // the wait is not the requests' latency
+	}
+	if broken {
 		return net.ErrClosed
 	}
 	return nil
 }
 
 // newRequest takes a request from the free list and queues it in client
-// order. Only the reader calls it.
+// order, once there is room for it (see full). Only the reader calls it.
 func (s *session) newRequest() *request {
 	s.mu.Lock()
+	if s.full() {
+		s.mu.Unlock()
+		// A broken client gets its requests anyway (their replies are
+		// dropped): the reader stops at the end of the batch.
+		_ = s.waitForRoom()
+		s.mu.Lock()
+	}
 	r := s.alloc()
 	s.queue.push(r)
+	s.waiting++
 	s.mu.Unlock()
 	return r
+}
+
+// finish marks r, a request of the client (not a fragment), done with its
+// reply in r.reply. s.mu must be held.
+func (s *session) finish(r *request) {
+	r.done = true
+	s.waiting--
+	s.held += len(r.reply)
 }
 
 // newFragment returns an unqueued request that answers to parent.
@@ -307,7 +406,7 @@ func (s *session) recycle(r *request) {
 func (s *session) reply(r *request, b []byte) {
 	r.reply = append(r.reply[:0], b...)
 	s.mu.Lock()
-	r.done = true
+	s.finish(r)
 	s.mu.Unlock()
 }
 
@@ -322,7 +421,7 @@ func (s *session) noServer(r *request) {
 func (s *session) replyError(r *request, msg string) {
 	r.reply = s.pool.proto.appendError(r.reply[:0], msg)
 	s.mu.Lock()
-	r.done = true
+	s.finish(r)
 	s.mu.Unlock()
 }
 
@@ -332,9 +431,11 @@ func (s *session) replyError(r *request, msg string) {
 func (s *session) complete(r *request) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.answered += r.size
 	p := r.parent
 	if p == nil {
-		r.done = true
+		s.expect(len(r.reply))
+		s.finish(r)
 		return true
 	}
 	return s.settle(p)
@@ -364,93 +465,119 @@ func (s *session) settle(p *request) bool {
 		return false
 	}
 	p.reply = p.merge(p, p.reply[:0])
-	p.done = true
+	s.expect(len(p.reply))
+	s.finish(p)
 	return true
 }
 
-// deliver moves the finished replies at the head of the queue to the
-// output and writes them, unless a write is already under way (its writer
-// picks them up). It never blocks on the client.
+// deliver writes the finished replies at the head of the queue to the
+// client, unless a write is already under way (its writer takes them when
+// it is done). It never blocks on the client: what the socket does not take
+// at once is written by a goroutine of its own (finishWrite).
 func (s *session) deliver() {
 	s.mu.Lock()
-	for r := s.queue.peek(); r != nil && r.done; r = s.queue.peek() {
-		s.queue.pop()
-		if !s.broken && !r.silent {
-			s.out = append(s.out, r.reply...)
+	for !s.writing {
+		out := s.take()
+		if out == nil {
+			break
 		}
-		s.recycle(r)
-		s.cond.Broadcast()
-	}
-	if s.broken {
-		s.out = s.out[:0]
 		s.mu.Unlock()
-		return
+		n, err := s.raw.tryWrite(out)
+		if err == nil && n < len(out) {
+			go s.finishWrite(out, n)
+			return
+		}
+		s.mu.Lock()
+		s.wrote(out, err)
+		if err != nil {
+			s.mu.Unlock()
+			s.wakeReader()
+			return
+		}
 	}
-	if s.writing || len(s.out) == 0 {
-		s.mu.Unlock()
-		return
-	}
-	s.writing = true
-	out := s.out
-	// The spare becomes the new output buffer and is no longer spare:
-	// leaving it there would let wrote() hand back memory still being
-	// written to the client.
-	s.out, s.spare = s.spare[:0], nil
 	s.mu.Unlock()
-
-	n, err := s.raw.tryWrite(out)
-	if err == nil && n < len(out) {
-		go s.finishWrite(out, n)
-		return
-	}
-	s.wrote(out, err)
 }
 
 // finishWrite completes a write the socket would not take at once, then
-// keeps writing whatever replies arrived meanwhile.
+// keeps writing the replies that became ready meanwhile.
 func (s *session) finishWrite(out []byte, done int) {
 	_, err := s.conn.Write(out[done:])
-	for err == nil {
-		s.mu.Lock()
-		if len(s.out) == 0 {
+	s.mu.Lock()
+	for {
+		s.wrote(out, err)
+		if err != nil {
 			s.mu.Unlock()
+			s.wakeReader()
+			return
+		}
+		if out = s.take(); out == nil {
 			break
 		}
-		next := s.out
-		s.out = out[:0]
 		s.mu.Unlock()
-		out = next
 		_, err = s.conn.Write(out)
+		s.mu.Lock()
 	}
-	s.wrote(out, err)
+	s.mu.Unlock()
 }
 
-// wrote ends a write: the buffer becomes the spare, and any replies that
-// arrived during the write are written next.
+// take gathers the finished replies at the head of the queue into one
+// buffer to write and marks the session writing, or returns nil when none
+// is ready (or the client is gone: they are dropped). It stops at
+// maxKeptReply bytes: the rest wait in their own buffers until the client
+// has taken these, so a client that reads slowly costs no copy of what it
+// has not read yet, only the replies themselves (see full). A reply larger
+// than that is written from its own buffer, not copied. s.mu must be held.
+func (s *session) take() []byte {
+	// The spare is taken for good: leaving it there would let wrote()
+	// hand back memory still being written to the client.
+	buf := s.spare[:0]
+	s.spare = nil
+	for r := s.queue.peek(); r != nil && r.done; r = s.queue.peek() {
+		switch {
+		case s.broken || r.silent:
+			s.held -= len(r.reply)
+		case len(buf) == 0 && cap(r.reply) > maxKeptReply:
+			buf, r.reply = r.reply, buf
+		case len(buf) > 0 && len(buf)+len(r.reply) > maxKeptReply:
+			s.writing = true
+			return buf
+		default:
+			buf = append(buf, r.reply...)
+		}
+		s.queue.pop()
+		s.recycle(r)
+		s.cond.Broadcast()
+	}
+	if len(buf) == 0 {
+		s.spare = buf
+		return nil
+	}
+	s.writing = true
+	return buf
+}
+
+// wrote ends the write of out: its bytes are no longer held for the
+// client, and the buffer becomes the spare. After an error the client
+// cannot be answered any more: the finished replies are dropped, and so
+// are those still to come (take). s.mu must be held.
 func (s *session) wrote(out []byte, err error) {
-	s.mu.Lock()
+	s.writing = false
+	s.held -= len(out)
 	if cap(out) <= maxKeptReply && s.spare == nil {
 		s.spare = out[:0]
 	}
 	if err != nil {
 		s.broken = true
-		s.out = s.out[:0]
+		s.take()
 	}
-	s.writing = false
-	more := len(s.out) > 0 && !s.broken
 	s.cond.Broadcast()
-	s.mu.Unlock()
-	if err != nil {
-		// Wake the reader, which closes the connection (serve): the
-		// client cannot be answered any more. Not Close here: this may
-		// run inside the reader's own RawConn.Read callback, and Close
-		// waits for that read to end.
-		_ = s.conn.SetReadDeadline(time.Now())
-		return
-	}
-	if more {
-		s.deliver()
-	}
+}
+
+// wakeReader wakes the reader after a failed write, so that it closes the
+// connection (serve). Not Close here: this may run inside the reader's own
+// RawConn.Read callback, and Close waits for that read to end.
+func (s *session) wakeReader() {
+	_ = s.conn.SetReadDeadline(time.Now())
 }
 
 // lendMin is the size from which a request's bytes are lent to the backend
@@ -462,6 +589,7 @@ const lendMin = 64 << 10
 // elsewhere than in rbuf or s.scratch (a constant): they are copied.
 func (s *session) send(b *backendConn, r *request, head, body []byte) {
 	b.enqueue(r, head, body, false)
+	s.sent += len(head) + len(body)
 	s.addDirty(b)
 }
 
@@ -476,6 +604,7 @@ func (s *session) sendRead(b *backendConn, r *request, head, body []byte) {
 		s.given = true
 	}
 	b.enqueue(r, head, body, lend)
+	s.sent += len(head) + len(body)
 	s.addDirty(b)
 }
 
@@ -484,6 +613,7 @@ func (s *session) sendRead(b *backendConn, r *request, head, body []byte) {
 func (s *session) sendScratch(b *backendConn, r *request) {
 	lend := len(s.scratch) >= lendMin
 	b.enqueue(r, nil, s.scratch, lend)
+	s.sent += len(s.scratch)
 	if lend {
 		s.scratch = nil
 	}
