@@ -42,7 +42,8 @@ cleanup() {
   [ -z "${KEEP:-}" ] && rm -rf --one-file-system "$root"
   exit $rc
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 mountat() { [ -e "$root$2" ] || mkdir -p "$root$2"; mount "${@:3}" "$1" "$root$2"; mounts+=("$root$2"); }
 
 step() { printf '\n== fresh-check: %s (%s)\n' "$*" "$(date -u +%T)"; }
@@ -58,10 +59,17 @@ rm -f "$root.debootstrap.log"
 # The machine's apt sources and settings, DNS, and its rule that package
 # installs start no services (policy-rc.d): a real machine of this kind
 # has them too.
+rm -f "$root/etc/apt/sources.list" # debootstrap's own: the machine's replace it
 cp -a /etc/apt/sources.list.d/. "$root/etc/apt/sources.list.d/"
-[ -f /etc/apt/sources.list ] && cp /etc/apt/sources.list "$root/etc/apt/sources.list"
+if [ -f /etc/apt/sources.list ]; then cp /etc/apt/sources.list "$root/etc/apt/sources.list"; fi
 cp -a /etc/apt/apt.conf.d/. "$root/etc/apt/apt.conf.d/" 2>/dev/null || true
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# The machine's own certificate authorities (its network may need them to
+# reach the module proxy over HTTPS).
+if [ -d /usr/local/share/ca-certificates ]; then
+  cp -a /usr/local/share/ca-certificates/. "$root/usr/local/share/ca-certificates/"
+  chroot "$root" update-ca-certificates >/dev/null 2>&1
+fi
 printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
 chmod +x "$root/usr/sbin/policy-rc.d"
 rm -f "$root"/var/lib/apt/lists/*_Packages # apt-get update has not run: as on a new machine
@@ -115,7 +123,9 @@ inroot 'go version; for d in "$(go env GOPATH)" "$(go env GOCACHE)" "$(go env GO
 step "make demo"
 # The demo runs in the foreground until Ctrl-C: start it, try what the
 # README suggests, then interrupt it as a user would.
-inroot 'setsid make demo >/tmp/demo.log 2>&1 & echo $! >/tmp/demo.pid' 
+# setsid: the demo gets a process group of its own, the group Ctrl-C would
+# signal; $$ of the shell it execs into is the group's id.
+inroot 'setsid bash -c "echo \$\$ >/tmp/demo.pid; exec make demo" >/tmp/demo.log 2>&1 &'
 ok=""
 for _ in $(seq 1 600); do
   if inroot 'command -v redis-cli >/dev/null && redis-cli -p 22121 ping 2>/dev/null | grep -q PONG'; then ok=1; break; fi
@@ -131,18 +141,34 @@ inroot 'set -e
   nc -q 1 127.0.0.1 22222 </dev/null | grep -q "\"service\":\"nutcracker\""
   curl -sf 127.0.0.1:22222/metrics | grep -q "^shardproxy_"
   echo "fresh-check: make demo answers: SET/GET through the Redis pool, set/get through the Memcached pool, INFO, the stats JSON, /metrics"'
-inroot 'kill -INT -- -$(cat /tmp/demo.pid); for _ in $(seq 1 100); do kill -0 $(cat /tmp/demo.pid) 2>/dev/null || exit 0; sleep 0.1; done; echo "make demo did not stop on Ctrl-C" >&2; exit 1'
-if inroot 'pgrep -x redis-server || pgrep -x memcached || pgrep -x shardproxy' >/dev/null 2>&1; then
-  echo "fresh-check: make demo left processes behind after Ctrl-C" >&2; exit 1
+# alive PGID: a process of the group still runs (zombies do not count: the
+# machine's init may not reap the orphans of the chroot).
+alive() { cat /proc/[0-9]*/stat 2>/dev/null | sed 's/^.*) //' | awk -v g="$1" '$3 == g && $1 != "Z" {found = 1} END {exit !found}'; }
+pgid=$(cat "$root/tmp/demo.pid")
+kill -INT -- "-$pgid"
+# shardproxy lets in-flight requests finish for up to 5 s; allow for a
+# loaded machine.
+for _ in $(seq 1 300); do alive "$pgid" || break; sleep 0.1; done
+if alive "$pgid"; then
+  echo "fresh-check: make demo did not stop within 30 s of Ctrl-C; still running:" >&2
+  for f in /proc/[0-9]*/stat; do
+    st=$(sed 's/^.*) //' "$f" 2>/dev/null) || continue
+    set -- $st
+    [ "$3" = "$pgid" ] && [ "$1" != Z ] && echo "  $(tr '\0' ' ' <"${f%stat}cmdline")" >&2
+  done
+  tail -5 "$root/tmp/demo.log" >&2
+  exit 1
 fi
 echo "fresh-check: make demo stopped everything on Ctrl-C"
 
 step "make test"
 start=$(date +%s)
+log=$root.test.log
 set +e
-inroot 'make test' 2>&1 | tee "$root.test.log" | grep -E '^(ok|FAIL|---|panic|installing|make)|passed|failed' 
-rc=${PIPESTATUS[0]}
+inroot 'make test' >"$log" 2>&1
+rc=$?
 set -e
-echo "fresh-check: make test exited $rc after $(($(date +%s) - start)) s; log in $root.test.log"
-echo "fresh-check: $(grep -c '^ok' "$root.test.log") packages ok, $(grep -c '^--- FAIL' "$root.test.log") tests failed"
+grep -E '^(ok|FAIL|--- FAIL|panic:|installing:)' "$log" || true
+echo "fresh-check: make test exited $rc after $(($(date +%s) - start)) s; its output is in $log"
+echo "fresh-check: $(grep -c '^ok' "$log") packages ok, $(grep -c '^--- FAIL' "$log") tests failed"
 exit "$rc"

@@ -386,6 +386,15 @@ func (b *backendConn) readLoop(raw *rawConn, gen uint64) {
 			}
 			r := b.inflight.peek()
 			rl, perr := parser.scan(buf[off:n], r)
+			if perr == nil && r != nil && r.skip > 0 {
+				// A reply before the request's own (a transaction's
+				// +OK and +QUEUED): dropped.
+				r.skip--
+				b.replies++
+				b.mu.Unlock()
+				off += rl
+				continue
+			}
 			if perr == nil && r != nil {
 				b.inflight.pop()
 				b.replies++

@@ -102,6 +102,10 @@ func (rp *redisProtocol) dispatch(s *session, args [][]byte) {
 	r := s.newRequest()
 	cmd, err := rediscmd.Resolve(args)
 	if err != nil {
+		if s.inTx {
+			rp.queueTx(s, r, args, cmd, err)
+			return
+		}
 		rp.refuse(s, r, args, err)
 		return
 	}
@@ -110,7 +114,14 @@ func (rp *redisProtocol) dispatch(s *session, args [][]byte) {
 		s.key = args[k]
 	}
 	if rp.auth != nil && !s.authed && cmd.Name != "auth" && cmd.Name != "quit" {
+		if s.inTx {
+			s.tx.failed = true
+		}
 		s.reply(r, replyNoAuth)
+		return
+	}
+	if s.inTx {
+		rp.queueTx(s, r, args, cmd, nil)
 		return
 	}
 	switch cmd.Kind {
@@ -121,7 +132,7 @@ func (rp *redisProtocol) dispatch(s *session, args [][]byte) {
 	case rediscmd.SingleKey:
 		rp.single(s, r, cmd, args)
 	case rediscmd.MultiKey:
-		rp.multi(s, r, cmd, args)
+		rp.split(s, r, cmd, args)
 	}
 }
 
@@ -135,8 +146,6 @@ var replyNoAuth = []byte("-NOAUTH Authentication required\r\n")
 func (rp *redisProtocol) refuse(s *session, r *request, args [][]byte, err error) {
 	var msg string
 	switch {
-	case errors.Is(err, rediscmd.ErrUnknownCommand) && len(args) > 0 && rediscmd.Lookup(args[0]) == nil:
-		msg = "ERR unknown or unsupported command '" + printable(args[0]) + "'"
 	case errors.Is(err, rediscmd.ErrUnsupported):
 		msg = strings.Replace(err.Error(), "ERR unsupported command", "ERR unknown or unsupported command", 1)
 	default:
@@ -171,6 +180,13 @@ func (rp *redisProtocol) local(s *session, r *request, cmd *rediscmd.Command, ar
 		rp.authenticate(s, r, args)
 	case "info":
 		rp.info(s, r, args)
+	case "hello":
+		// Until RESP3 is served, HELLO is answered as a Redis without it
+		// (Redis 5) answers: the one reply every client library falls
+		// back to RESP2 on.
+		rp.refuse(s, r, args, rediscmd.UnknownCommand(args))
+	case "multi", "exec", "discard", "unwatch":
+		rp.transaction(s, r, cmd)
 	case "select":
 		// Clients see database 0 whatever redis_db the servers use.
 		if db, err := strconv.Atoi(string(args[1])); err == nil && db == 0 {

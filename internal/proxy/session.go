@@ -41,6 +41,8 @@ type session struct {
 	stop    bool           // QUIT or an unrecoverable protocol error: read no more
 	discard int            // bytes still to drop (a data block memcached would swallow)
 	authed  bool
+	inTx    bool              // between MULTI and EXEC/DISCARD (Redis pools)
+	tx      *txState          // the transaction being queued; kept for reuse
 	parsed  *resp.Request     // the request being parsed (Redis pools)
 	mc      *memcache.Request // the request being parsed (Memcached pools)
 	cur     []byte            // the current request's bytes, as sent to a server
@@ -608,14 +610,18 @@ func (s *session) sendRead(b *backendConn, r *request, head, body []byte) {
 	s.addDirty(b)
 }
 
-// sendScratch queues r on b with the bytes built in s.scratch; a large
-// build is lent, and the session starts a new scratch buffer.
-func (s *session) sendScratch(b *backendConn, r *request) {
-	lend := len(s.scratch) >= lendMin
-	b.enqueue(r, nil, s.scratch, lend)
-	s.sent += len(s.scratch)
+// sendScratch queues r on b with the bytes built in s.scratch.
+func (s *session) sendScratch(b *backendConn, r *request) { s.sendBuf(b, r, &s.scratch) }
+
+// sendBuf queues r on b with the bytes built in *buf, a buffer the reader
+// reuses (s.scratch, a transaction's block); a large build is lent, and
+// *buf starts again from nil.
+func (s *session) sendBuf(b *backendConn, r *request, buf *[]byte) {
+	lend := len(*buf) >= lendMin
+	b.enqueue(r, nil, *buf, lend)
+	s.sent += len(*buf)
 	if lend {
-		s.scratch = nil
+		*buf = nil
 	}
 	s.addDirty(b)
 }

@@ -10,7 +10,9 @@ var connectionCommands = []Command{
 	// AUTH is checked against the pool's redis_auth, as twemproxy does.
 	{Name: "auth", Arity: -2, Kind: Local, Twemproxy: true},
 	{Name: "echo", Arity: 2, Kind: Local},
-	{Name: "hello", Arity: -1, Kind: Unsupported, Reason: ReasonConnection},
+	// HELLO is answered as by a Redis without it (unknown command), so
+	// that clients fall back to RESP2; RESP3 is not served yet.
+	{Name: "hello", Arity: -1, Kind: Local},
 	// PING replies +PONG, or its message as a bulk string. Redis checks
 	// the argument count itself, hence MaxArgs.
 	{Name: "ping", Arity: -1, MaxArgs: 2, Kind: Local, Twemproxy: true},

@@ -42,7 +42,8 @@ const (
 	// DEL, UNLINK, TOUCH and EXISTS.
 	MultiKey
 	// Local commands are answered by the proxy itself: PING, ECHO, QUIT,
-	// AUTH and SELECT.
+	// AUTH, SELECT, and the transaction commands MULTI, EXEC, DISCARD and
+	// UNWATCH.
 	Local
 	// Keyless commands have no key but give the same answer on any server,
 	// so they are forwarded to one: the server of [PlaceholderKey], as
@@ -111,8 +112,8 @@ const (
 	// ReasonKeyspace: KEYS, SCAN, RANDOMKEY, DBSIZE, FLUSHDB, FLUSHALL act
 	// on the whole keyspace, which is spread over every server.
 	ReasonKeyspace
-	// ReasonTransaction: MULTI/EXEC/DISCARD/WATCH/UNWATCH need every
-	// command of the transaction on one server connection.
+	// ReasonTransaction: WATCH needs a server connection of the client's
+	// own until EXEC.
 	ReasonTransaction
 	// ReasonPubSub: (P|S)SUBSCRIBE, PUBLISH, PUBSUB …
 	ReasonPubSub
@@ -141,7 +142,7 @@ const (
 var reasonTexts = [...]string{
 	NoReason:          "",
 	ReasonKeyspace:    "it acts on the keys of every server, which the proxy does not gather yet",
-	ReasonTransaction: "transactions are not supported through the proxy",
+	ReasonTransaction: "WATCH is not supported through the proxy yet (MULTI/EXEC without WATCH is)",
 	ReasonPubSub:      "pub/sub is not supported through the proxy yet",
 	ReasonBlocking:    "blocking commands are not supported through the proxy yet",
 	ReasonScripting:   "script and function management must reach every server, which the proxy does not do yet",
