@@ -196,3 +196,30 @@ func TestBigValueServerFailure(t *testing.T) {
 		t.Fatal("PING")
 	}
 }
+
+// TestBigTransaction: a transaction's block past lendMin is lent to the
+// backend like a large request, and the next transaction builds a new one.
+func TestBigTransaction(t *testing.T) {
+	servers := startRedises(t, 2)
+	_, addr := redisPool(t, "", servers...)
+	c := dialRaw(t, addr)
+	for round := range 3 {
+		v := bigValue(fmt.Sprintf("tx%d", round), 3*lendMin+round)
+		var req strings.Builder
+		req.WriteString(cmd("MULTI"))
+		req.WriteString(cmd("SET", "txkey", v))
+		req.WriteString(cmd("APPEND", "txkey", "!"))
+		req.WriteString(cmd("GET", "txkey"))
+		req.WriteString(cmd("EXEC"))
+		done := writePieces(t, c, req.String(), 0)
+		for i, want := range []string{"+OK\r\n", "+QUEUED\r\n", "+QUEUED\r\n", "+QUEUED\r\n",
+			fmt.Sprintf("*3\r\n+OK\r\n:%d\r\n$%d\r\n%s!\r\n", len(v)+1, len(v)+1, v)} {
+			if got := c.readReply(); got != want {
+				t.Fatalf("round %d reply %d: %d bytes %.60q, want %d bytes %.60q", round, i, len(got), got, len(want), want)
+			}
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
