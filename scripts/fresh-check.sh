@@ -141,21 +141,30 @@ inroot 'set -e
   nc -q 1 127.0.0.1 22222 </dev/null | grep -q "\"service\":\"nutcracker\""
   curl -sf 127.0.0.1:22222/metrics | grep -q "^shardproxy_"
   echo "fresh-check: make demo answers: SET/GET through the Redis pool, set/get through the Memcached pool, INFO, the stats JSON, /metrics"'
-# alive PGID: a process of the group still runs (zombies do not count: the
-# machine's init may not reap the orphans of the chroot).
-alive() { cat /proc/[0-9]*/stat 2>/dev/null | sed 's/^.*) //' | awk -v g="$1" '$3 == g && $1 != "Z" {found = 1} END {exit !found}'; }
+# running PID: the process exists and is not a zombie (the machine's init
+# may not reap the orphans of the chroot). inroot_procs: what still runs in
+# the root.
+running() { [ -r "/proc/$1/stat" ] && [ "$(sed 's/^.*) //' "/proc/$1/stat" | cut -d' ' -f1)" != Z ]; }
+inroot_procs() {
+  for d in /proc/[0-9]*; do
+    if [ "$(readlink "$d/root" 2>/dev/null)" = "$root" ] && running "${d#/proc/}"; then
+      tr '\0' ' ' <"$d/cmdline"; echo
+    fi
+  done
+  return 0
+}
 pgid=$(cat "$root/tmp/demo.pid")
 kill -INT -- "-$pgid"
 # shardproxy lets in-flight requests finish for up to 5 s; allow for a
 # loaded machine.
-for _ in $(seq 1 300); do alive "$pgid" || break; sleep 0.1; done
-if alive "$pgid"; then
+for _ in $(seq 1 300); do
+  running "$pgid" || [ -n "$(inroot_procs)" ] || break
+  sleep 0.1
+done
+left=$(inroot_procs)
+if running "$pgid" || [ -n "$left" ]; then
   echo "fresh-check: make demo did not stop within 30 s of Ctrl-C; still running:" >&2
-  for f in /proc/[0-9]*/stat; do
-    st=$(sed 's/^.*) //' "$f" 2>/dev/null) || continue
-    set -- $st
-    [ "$3" = "$pgid" ] && [ "$1" != Z ] && echo "  $(tr '\0' ' ' <"${f%stat}cmdline")" >&2
-  done
+  echo "$left" >&2
   tail -5 "$root/tmp/demo.log" >&2
   exit 1
 fi

@@ -19,11 +19,21 @@ if ! grep -qx -- "$group" <<<"$known"; then
   exit 2
 fi
 
+# present PROGRAM PACKAGE: a program is found in PATH; a library
+# (INTERPRETER:MODULE) is there when its Debian package is installed.
+present() {
+  if [[ $1 == *:* ]]; then
+    [ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$2" 2>/dev/null)" = "ii " ]
+  else
+    command -v "$1" >/dev/null 2>&1
+  fi
+}
+
 missing=() notdebian=()
 while read -r prog pkg groups; do
   groups=${groups%%#*}
   [[ " $groups " == *" $group "* ]] || continue
-  command -v "$prog" >/dev/null 2>&1 && continue
+  present "$prog" "$pkg" && continue
   if [ "$pkg" = - ]; then notdebian+=("$prog"); continue; fi
   [[ " ${missing[*]-} " == *" $pkg "* ]] || missing+=("$pkg")
 done < <(grep -v '^[[:space:]]*#' "$list" | awk 'NF >= 3')
@@ -55,7 +65,7 @@ still=()
 while read -r prog pkg groups; do
   groups=${groups%%#*}
   [[ " $groups " == *" $group "* ]] || continue
-  command -v "$prog" >/dev/null 2>&1 || still+=("$prog ($pkg)")
+  present "$prog" "$pkg" || still+=("$prog ($pkg)")
 done < <(grep -v '^[[:space:]]*#' "$list" | awk 'NF >= 3')
 if [ ${#still[@]} -gt 0 ]; then
   echo "installed, yet still not found: ${still[*]}: scripts/$list names the wrong package" >&2

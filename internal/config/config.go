@@ -62,6 +62,9 @@ type Pool struct {
 	Redis             bool
 	RedisAuth         string
 	RedisDB           int
+	// SplitTransactions lets a MULTI/EXEC whose keys are on several
+	// servers run as one MULTI/EXEC per server (Redis pools).
+	SplitTransactions bool
 
 	ServerConnections  int
 	AutoEjectHosts     bool

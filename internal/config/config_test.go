@@ -29,7 +29,7 @@ var badConfigs = []struct {
 		`x.yml:2: pool "a": unknown key "lisen" (did you mean "listen"?)`,
 	}},
 	{"unknown key, far from any", pool + "  foo: bar\n" + servers, []string{
-		`x.yml:3: pool "a": unknown key "foo" (the keys are listen, client_connections, hash, hash_tag, distribution, timeout, backlog, tcpkeepalive, preconnect, redis, redis_auth, redis_db, server_connections, auto_eject_hosts, server_retry_timeout, server_failure_limit, servers, sentinels, groups, sentinel_heartbeat, slowlog_slower_than, client_output_limit)`,
+		`x.yml:3: pool "a": unknown key "foo" (the keys are listen, client_connections, hash, hash_tag, distribution, timeout, backlog, tcpkeepalive, preconnect, redis, redis_auth, redis_db, server_connections, auto_eject_hosts, server_retry_timeout, server_failure_limit, servers, sentinels, groups, sentinel_heartbeat, slowlog_slower_than, split_transactions, client_output_limit)`,
 	}},
 	{"list where an address is expected", "a:\n  listen:\n   - 127.0.0.1:22121\n" + servers, []string{
 		`x.yml:3: pool "a": listen must be an address like 127.0.0.1:22121, not a list`,
@@ -322,7 +322,7 @@ var badConfigs = []struct {
 			`x.yml:11: pool "beta": has no listen address (add listen: host:port)`,
 			`x.yml:11: pool "beta": has no servers (add servers: with host:port:weight entries, or groups: and sentinels:)`,
 			`x.yml:12: pool "beta": distribution "vnode" is not one of ketama, modula, random`,
-			`x.yml:13: pool "beta": unknown key "bogus" (the keys are listen, client_connections, hash, hash_tag, distribution, timeout, backlog, tcpkeepalive, preconnect, redis, redis_auth, redis_db, server_connections, auto_eject_hosts, server_retry_timeout, server_failure_limit, servers, sentinels, groups, sentinel_heartbeat, slowlog_slower_than, client_output_limit)`,
+			`x.yml:13: pool "beta": unknown key "bogus" (the keys are listen, client_connections, hash, hash_tag, distribution, timeout, backlog, tcpkeepalive, preconnect, redis, redis_auth, redis_db, server_connections, auto_eject_hosts, server_retry_timeout, server_failure_limit, servers, sentinels, groups, sentinel_heartbeat, slowlog_slower_than, split_transactions, client_output_limit)`,
 		}},
 }
 
@@ -684,7 +684,7 @@ func TestKeys(t *testing.T) {
 		"server_connections": "2", "auto_eject_hosts": "true", "server_retry_timeout": "10",
 		"server_failure_limit": "1", "servers": "\n   - 127.0.0.1:6379:1",
 		"sentinels": "\n   - 127.0.0.1:26379", "groups": "\n   - g", "sentinel_heartbeat": "10",
-		"slowlog_slower_than": "1000", "client_output_limit": "1048576",
+		"slowlog_slower_than": "1000", "split_transactions": "true", "client_output_limit": "1048576",
 	}
 	keys := Keys()
 	seen := make(map[string]bool)

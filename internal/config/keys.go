@@ -50,7 +50,8 @@ type key struct {
 
 // keyTable lists the keys twemproxy 0.5.0 reads (conf_commands in
 // nc_conf.c) plus twemproxy-163's sentinels, groups and sentinel_heartbeat,
-// and shardproxy's slowlog_slower_than and client_output_limit.
+// and shardproxy's slowlog_slower_than, split_transactions and
+// client_output_limit.
 // It is built per call rather than kept in a package variable so that
 // nothing can modify it.
 func keyTable() []key {
@@ -113,6 +114,9 @@ func keyTable() []key {
 			1, func(p *Pool) *time.Duration { return &p.SentinelHeartbeat }),
 		{KeyInfo{"slowlog_slower_than", "-1 (off)", "Microseconds a request may take before it is recorded in the slow log, served at /slowlog on the stats port; 0 records every request, a negative number none (as Redis's slowlog-log-slower-than)."},
 			setSlowlogSlowerThan},
+		boolKey("split_transactions", "false",
+			"Redis pools: a MULTI/EXEC whose keys are on several servers runs as one MULTI/EXEC per server, sent together, results merged in the client's order: atomic on each server, not across them. When false, such a transaction is refused (EXECABORT) and nothing of it is applied.",
+			func(p *Pool) *bool { return &p.SplitTransactions }),
 		bytesKey("client_output_limit", "67108864 (64 MiB)",
 			"Bytes of replies a client may leave unread, and of its requests the proxy may hold unanswered, before the proxy stops reading from that client until they drain; the client is slowed down, not disconnected. 0 means no limit (as Redis's client-output-buffer-limit for normal clients).",
 			0, func(p *Pool) *int { return &p.ClientOutputLimit }),

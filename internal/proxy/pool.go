@@ -55,6 +55,10 @@ type Pool struct {
 	clients  atomic.Int64 // current client connections, for client_connections
 	stats    poolStats
 	sessionN atomic.Uint64
+	// clock is a coarse monotonic clock (monoNow, updated every
+	// halfClosedSweep): CLIENT LIST's idle times when latency is not
+	// measured, without a clock read per request.
+	clock atomic.Int64
 
 	mu        sync.Mutex // guards the fields below
 	ln        net.Listener
@@ -75,6 +79,7 @@ func newPool(cfg *config.Pool, opts Options, reserve *fdReserve) (*Pool, error) 
 		done:     make(chan struct{}),
 	}
 	p.refusals.logger = p.logger
+	p.clock.Store(monoNow())
 	size := opts.BufSize
 	p.bufs.New = func() any { b := make([]byte, size); return &b }
 	if cfg.Redis {
@@ -233,6 +238,7 @@ func (p *Pool) halfClosedLoop() {
 			return
 		case <-t.C:
 		}
+		p.clock.Store(monoNow())
 		p.mu.Lock()
 		for s := range p.sessions {
 			batch = append(batch, s)
@@ -377,6 +383,8 @@ func (p *Pool) admit(conn net.Conn) {
 		conn.Close()
 		return
 	}
+	s.client.created = monoNow()
+	s.client.active.Store(s.client.created)
 	p.mu.Lock()
 	if p.closing {
 		p.mu.Unlock()
@@ -401,7 +409,7 @@ func (p *Pool) admit(conn net.Conn) {
 			p.active.Done()
 		}()
 		err := s.serve()
-		if err == nil || errors.Is(err, io.EOF) {
+		if err == nil || errors.Is(err, io.EOF) || errors.Is(err, errKilled) {
 			p.stats.clientEOF.Add(1)
 		} else {
 			p.stats.clientErr.Add(1)

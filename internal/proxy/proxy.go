@@ -29,6 +29,7 @@ type Options struct {
 	NoLatency bool
 
 	started time.Time // set by New
+	runID   string    // set by New: INFO's run_id, 40 random hex digits per process start
 }
 
 // Proxy is a set of pools built from one configuration.
@@ -50,6 +51,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		opts.BufSize = 16384
 	}
 	opts.started = time.Now()
+	opts.runID = newRunID()
 	p := &Proxy{opts: opts, reserve: newFDReserve()}
 	for _, pc := range cfg.Pools {
 		pool, err := newPool(pc, opts, p.reserve)

@@ -13,8 +13,9 @@ import (
 // redisProtocol serves a Redis pool: requests are parsed with package resp
 // and routed by the command table of package rediscmd.
 type redisProtocol struct {
-	pool *Pool
-	auth []byte // redis_auth, or nil
+	pool     *Pool
+	auth     []byte         // redis_auth, or nil
+	versions serverVersions // the servers' redis_version, for INFO
 }
 
 func newRedisProtocol(p *Pool) *redisProtocol {
@@ -58,8 +59,15 @@ func (p *redisReplyParser) scan(buf []byte, _ *request) (int, error) {
 	return n, err
 }
 
-// handle parses and dispatches every complete request in data.
+// handle parses and dispatches every complete request in data, then
+// publishes what CLIENT LIST shows of the client (once per read burst).
 func (rp *redisProtocol) handle(s *session, data []byte) int {
+	n := rp.handleRequests(s, data)
+	s.client.publish(s)
+	return n
+}
+
+func (rp *redisProtocol) handleRequests(s *session, data []byte) int {
 	if s.parsed == nil {
 		s.parsed = new(resp.Request) // not before the first request: idle sessions stay small
 	}
@@ -74,6 +82,7 @@ func (rp *redisProtocol) handle(s *session, data []byte) int {
 			// Redis answers a malformed request and closes the connection:
 			// the stream cannot be trusted past it.
 			r := s.newRequest()
+			s.client.silence(r) // CLIENT REPLY OFF silences this one too, as in Redis
 			s.reply(r, resp.AppendError(nil, "ERR "+err.Error()))
 			s.stop = true
 			return len(data)
@@ -100,7 +109,11 @@ var (
 // dispatch routes one request.
 func (rp *redisProtocol) dispatch(s *session, args [][]byte) {
 	r := s.newRequest()
+	s.client.silence(r) // CLIENT REPLY OFF or SKIP
 	cmd, err := rediscmd.Resolve(args)
+	if cmd != nil {
+		s.client.last = cmd
+	}
 	if err != nil {
 		if s.inTx {
 			rp.queueTx(s, r, args, cmd, err)
@@ -113,7 +126,7 @@ func (rp *redisProtocol) dispatch(s *session, args [][]byte) {
 	if k := cmd.Keys.FirstKey; k > 0 && k < len(args) {
 		s.key = args[k]
 	}
-	if rp.auth != nil && !s.authed && cmd.Name != "auth" && cmd.Name != "quit" {
+	if rp.auth != nil && !s.authed && cmd.Name != "auth" && cmd.Name != "quit" && cmd.Name != "reset" {
 		if s.inTx {
 			s.tx.failed = true
 		}
@@ -164,6 +177,10 @@ func printable(b []byte) string {
 
 // local answers the commands the proxy serves itself.
 func (rp *redisProtocol) local(s *session, r *request, cmd *rediscmd.Command, args [][]byte) {
+	if sub, ok := strings.CutPrefix(cmd.Name, "client|"); ok {
+		rp.client(s, r, sub, args) // redis_client.go
+		return
+	}
 	switch cmd.Name {
 	case "ping":
 		if len(args) > 1 {
@@ -187,6 +204,12 @@ func (rp *redisProtocol) local(s *session, r *request, cmd *rediscmd.Command, ar
 		rp.refuse(s, r, args, rediscmd.UnknownCommand(args))
 	case "multi", "exec", "discard", "unwatch":
 		rp.transaction(s, r, cmd)
+	case "reset":
+		rp.resetClient(s, r)
+	case "time":
+		clientTime(s, r)
+	case "role":
+		s.reply(r, replyRole)
 	case "select":
 		// Clients see database 0 whatever redis_db the servers use.
 		if db, err := strconv.Atoi(string(args[1])); err == nil && db == 0 {

@@ -61,6 +61,10 @@ type session struct {
 	// far; minus answered, those not answered yet (see full).
 	sent int
 
+	// What CLIENT, CLIENT REPLY and RESET keep of a Redis client; its
+	// fields have owners of their own (redis_client.go).
+	client clientState
+
 	mu      sync.Mutex // guards everything below
 	cond    sync.Cond  // signalled when the queue shrinks or the session closes
 	queue   reqQueue   // requests in client order, awaiting their replies
@@ -105,6 +109,9 @@ func (s *session) serve() error {
 	err := s.readLoop()
 	if errors.Is(err, os.ErrDeadlineExceeded) && s.draining.Load() {
 		err = nil
+	}
+	if s.client.killed.Load() {
+		err = errKilled
 	}
 	s.mu.Lock()
 	s.closing = true

@@ -42,8 +42,8 @@ const (
 	// DEL, UNLINK, TOUCH and EXISTS.
 	MultiKey
 	// Local commands are answered by the proxy itself: PING, ECHO, QUIT,
-	// AUTH, SELECT, and the transaction commands MULTI, EXEC, DISCARD and
-	// UNWATCH.
+	// AUTH, SELECT, RESET, INFO, TIME, ROLE, most CLIENT subcommands, and
+	// the transaction commands MULTI, EXEC, DISCARD and UNWATCH.
 	Local
 	// Keyless commands have no key but give the same answer on any server,
 	// so they are forwarded to one: the server of [PlaceholderKey], as
@@ -124,7 +124,7 @@ const (
 	ReasonScripting
 	// ReasonDatabase: MOVE and SWAPDB; the proxy serves one database.
 	ReasonDatabase
-	// ReasonConnection: CLIENT, HELLO, RESET change the state of a server
+	// ReasonConnection: commands that change the state of a server
 	// connection, which many clients share.
 	ReasonConnection
 	// ReasonAdmin: CONFIG, DEBUG, SAVE, SHUTDOWN, MONITOR, … administer
@@ -134,9 +134,11 @@ const (
 	ReasonReplication
 	// ReasonCluster: CLUSTER, ASKING, READONLY, READWRITE, RESTORE-ASKING.
 	ReasonCluster
-	// ReasonNoKey: INFO, TIME, LASTSAVE describe one server, and there is
-	// no key to choose it by.
+	// ReasonNoKey: commands that describe one server, with no key to
+	// choose it by.
 	ReasonNoKey
+	// ReasonTracking: CLIENT TRACKING, CACHING, GETREDIR, TRACKINGINFO.
+	ReasonTracking
 )
 
 var reasonTexts = [...]string{
@@ -152,6 +154,7 @@ var reasonTexts = [...]string{
 	ReasonReplication: "replication commands are not supported through the proxy; connect to the server directly",
 	ReasonCluster:     "the proxy is not a Redis Cluster node",
 	ReasonNoKey:       "the command has no key to choose a server by",
+	ReasonTracking:    "client-side caching (tracking) needs a server connection of the client's own, which the proxy does not give",
 }
 
 func (r Reason) String() string {

@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"testing"
 )
 
 // ProgramsFile is the one list of the external programs that the demo, the
@@ -63,3 +65,38 @@ var programs = sync.OnceValues(func() (map[string]Program, error) {
 
 // Programs returns the list in [ProgramsFile], by program name.
 func Programs() (map[string]Program, error) { return programs() }
+
+// Library checks that the library spec, "INTERPRETER:MODULE" such as
+// "python3:redis" or "ruby:sidekiq", is listed in [ProgramsFile] and loads,
+// and returns the path of Debian's interpreter for it (/usr/bin/python3:
+// an interpreter earlier in PATH, such as pyenv's, does not see Debian's
+// modules). A library that is not listed fails the test naming the list;
+// one that does not load fails it naming its package.
+func Library(t testing.TB, spec string) string {
+	t.Helper()
+	progs, err := programs()
+	if err != nil {
+		t.Fatalf("reading the program list: %v", err)
+	}
+	lib, listed := progs[spec]
+	lang, module, ok := strings.Cut(spec, ":")
+	if !listed || !ok {
+		t.Fatalf("%s is not in %s, the list of programs and libraries tests may use: add it there as INTERPRETER:MODULE with its Debian package", spec, ProgramsFile)
+	}
+	interp := filepath.Join("/usr/bin", lang)
+	var check []string
+	switch lang {
+	case "python3":
+		check = []string{interp, "-c", "import " + module}
+	case "ruby":
+		check = []string{interp, "-e", "require '" + module + "'"}
+	case "php":
+		check = []string{interp, "-r", "if (!extension_loaded('" + module + "')) exit(1);"}
+	default:
+		t.Fatalf("%s: no way to check a %s library", spec, lang)
+	}
+	if out, err := exec.Command(check[0], check[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("%s does not load (%v): %s\n%s", spec, err, missingBinaryMessage(spec, lib.Package, inCI()), out)
+	}
+	return interp
+}

@@ -21,6 +21,7 @@ var lookups = map[string]int{
 	"exec.LookPath":       0,
 	"Binary":              1, // testutil.Binary(t, name)
 	"StartProcess":        1, // testutil.StartProcess(t, name, ...)
+	"Library":             1, // testutil.Library(t, "python3:redis")
 	"lookPath":            0, // bench's lookup
 }
 
@@ -107,7 +108,7 @@ func programUses(t *testing.T, path string) []programUse {
 			if sel, isSel := call.Fun.(*ast.SelectorExpr); isSel {
 				name = sel.Sel.Name
 				arg, ok = lookups[name]
-				ok = ok && (name == "Binary" || name == "StartProcess")
+				ok = ok && (name == "Binary" || name == "StartProcess" || name == "Library")
 			}
 		}
 		if !ok || arg >= len(call.Args) {
@@ -122,7 +123,7 @@ func programUses(t *testing.T, path string) []programUse {
 		case *ast.CallExpr:
 			// exec.Command(testutil.Binary(t, "x")): the inner call is
 			// checked on its own.
-			if inner := callName(a.Fun); strings.HasSuffix(inner, "Binary") || inner == "lookPath" {
+			if inner := callName(a.Fun); strings.HasSuffix(inner, "Binary") || strings.HasSuffix(inner, "Library") || inner == "lookPath" {
 				return true
 			}
 		case *ast.Ident, *ast.SelectorExpr, *ast.StarExpr, *ast.IndexExpr:
@@ -198,5 +199,13 @@ func TestProgramsFile(t *testing.T) {
 		if !strings.Contains(string(mk), "scripts/install-deps.sh "+g) {
 			t.Errorf("Makefile never runs scripts/install-deps.sh %s: the group's programs are never installed", g)
 		}
+	}
+}
+
+func TestLibraryUnlisted(t *testing.T) {
+	spec := "python3:no_such_module" // a variable: TestProgramsListed rightly rejects the constant
+	got := catchFatal(t, func(tb testing.TB) { Library(tb, spec) })
+	if !strings.HasPrefix(got, "python3:no_such_module is not in scripts/programs.txt") {
+		t.Errorf("Library(%s) failed with %q, want a failure naming the list", spec, got)
 	}
 }
