@@ -87,6 +87,10 @@ type Pool struct {
 	// ScriptNoKeysPlaceholder runs it on the server of the key
 	// "placeholder".
 	ScriptNoKeys string
+	// ClientOutputLimit is how many bytes of unread replies (and of
+	// unanswered requests) the proxy holds for one client before it stops
+	// reading from that client until they drain; 0: no limit.
+	ClientOutputLimit int
 }
 
 // The values of script_no_keys.
@@ -100,9 +104,12 @@ func ScriptNoKeysValues() []string {
 	return []string{ScriptNoKeysError, ScriptNoKeysPlaceholder}
 }
 
+// DefaultClientOutputLimit is client_output_limit's default: 64 MiB.
+const DefaultClientOutputLimit = 64 << 20
+
 // DefaultPool returns a pool with every default set, the one place where
-// defaults live. The values are twemproxy's (nc_conf.h) and twemproxy-163's
-// for sentinel_heartbeat.
+// defaults live. The values are twemproxy's (nc_conf.h), twemproxy-163's
+// for sentinel_heartbeat, and shardproxy's for its own keys.
 func DefaultPool() *Pool {
 	return &Pool{
 		ClientConnections:  0,
@@ -117,6 +124,7 @@ func DefaultPool() *Pool {
 		SentinelHeartbeat:  1000 * time.Millisecond,
 		SlowlogSlowerThan:  -1,
 		ScriptNoKeys:       ScriptNoKeysError,
+		ClientOutputLimit:  DefaultClientOutputLimit,
 	}
 }
 

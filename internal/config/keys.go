@@ -50,7 +50,8 @@ type key struct {
 
 // keyTable lists the keys twemproxy 0.5.0 reads (conf_commands in
 // nc_conf.c) plus twemproxy-163's sentinels, groups and sentinel_heartbeat,
-// and shardproxy's slowlog_slower_than and script_no_keys.
+// and shardproxy's slowlog_slower_than, split_transactions, script_no_keys
+// and client_output_limit.
 // It is built per call rather than kept in a package variable so that
 // nothing can modify it.
 func keyTable() []key {
@@ -119,6 +120,9 @@ func keyTable() []key {
 		oneOfKey("script_no_keys", "error",
 			"Redis pools: what EVAL, EVALSHA and FCALL with no key (numkeys 0) do: error refuses them (the proxy needs a key to choose a server); placeholder runs them on the server of the key \"placeholder\", which is right only for scripts that touch no key.",
 			ScriptNoKeysValues, func(p *Pool) *string { return &p.ScriptNoKeys }),
+		bytesKey("client_output_limit", "67108864 (64 MiB)",
+			"Bytes of replies a client may leave unread, and of its requests the proxy may hold unanswered, before the proxy stops reading from that client until they drain; the client is slowed down, not disconnected. 0 means no limit (as Redis's client-output-buffer-limit for normal clients).",
+			0, func(p *Pool) *int { return &p.ClientOutputLimit }),
 	}
 }
 
@@ -126,6 +130,15 @@ func keyTable() []key {
 func numberKey(name, def, doc string, min int, dst func(*Pool) *int) key {
 	return key{KeyInfo{name, def, doc}, func(f *field, p *Pool) {
 		if n, ok := f.number("", min); ok {
+			*dst(p) = n
+		}
+	}}
+}
+
+// bytesKey is a key holding a whole number of bytes ≥ min.
+func bytesKey(name, def, doc string, min int, dst func(*Pool) *int) key {
+	return key{KeyInfo{name, def, doc}, func(f *field, p *Pool) {
+		if n, ok := f.number("bytes", min); ok {
 			*dst(p) = n
 		}
 	}}

@@ -84,14 +84,16 @@ type backendConn struct {
 	state    connState
 	gen      uint64 // bumped at every new connection, to ignore stale events
 	conn     net.Conn
-	raw      *rawConn // conn's descriptor, for writes that skip the runtime's syscall bookkeeping
-	wbuf     []byte   // requests not yet written
-	spare    []byte   // the other write buffer, while wbuf is being written
-	flushing bool     // a goroutine is writing wbuf
-	inflight reqQueue // requests written or waiting to be, oldest first
-	replies  uint64   // replies received on this connection: progress for the timeout sweeper
-	stalled  int      // sweeps in a row with requests in flight and no reply
-	lastSeen uint64   // replies at the previous sweep
+	raw      *rawConn    // conn's descriptor, for writes that skip the runtime's syscall bookkeeping
+	wbuf     []byte      // requests not yet written
+	lent     []lentBody  // large request bodies to write among wbuf's bytes, in order
+	spare    []byte      // the other write buffer, while wbuf is being written
+	vec      net.Buffers // the pieces of a write with lent bodies; owned by the flusher
+	flushing bool        // a goroutine is writing wbuf
+	inflight reqQueue    // requests written or waiting to be, oldest first
+	replies  uint64      // replies received on this connection: progress for the timeout sweeper
+	stalled  int         // sweeps in a row with requests in flight and no reply
+	lastSeen uint64      // replies at the previous sweep
 	counts   connCounts
 
 	// Latency, written by this connection's reader only (so no two
@@ -128,9 +130,20 @@ const maxFlushYields = 8
 // maxKeptWriteBuf bounds the write buffer kept between writes.
 const maxKeptWriteBuf = 1 << 20
 
-// enqueue appends one request's bytes and queues r for its reply. The caller
+// lentBody is a large request body queued without a copy: r.body is
+// written after wbuf[:at]. The session that lent it never writes to those
+// bytes again, and they are dropped once written, so a 64 MiB value is
+// never held twice (see session.sendRead).
+type lentBody struct {
+	at int
+	r  *request
+}
+
+// enqueue queues r for its reply with the request's bytes, head then body,
+// appended to the write buffer; with lend, body is not copied but written
+// from where it is, and the caller must not modify it any more. The caller
 // calls flush (through the session's dirty list) once its batch is queued.
-func (b *backendConn) enqueue(r *request, data []byte) {
+func (b *backendConn) enqueue(r *request, head, body []byte, lend bool) {
 	sess := r.sess
 	r.start, r.family = sess.now, sess.family
 	if b.server.pool.slowlog {
@@ -138,20 +151,41 @@ func (b *backendConn) enqueue(r *request, data []byte) {
 		r.slowKey = append(r.slowKey[:0], sess.key...)
 	}
 	b.mu.Lock()
-	b.wbuf = append(b.wbuf, data...)
-	r.size = len(data)
+	b.pushLocked(r, head, body, lend)
+	b.mu.Unlock()
+}
+
+// pushLocked queues r with its bytes, head and then body (lent: written
+// from the caller's buffer; else copied), counts it, and dials when the
+// connection is idle. Every request reaches a connection through here.
+// b.mu must be held.
+func (b *backendConn) pushLocked(r *request, head, body []byte, lend bool) {
+	size := len(head) + len(body)
+	if b.state == stateIdle && len(b.lent) > 0 {
+		// Left by a failed connection, whose requests have all been
+		// answered (fail): nothing of them is to be written.
+		clear(b.lent)
+		b.lent = b.lent[:0]
+	}
+	b.wbuf = append(b.wbuf, head...)
+	if lend {
+		r.body = body
+		b.lent = append(b.lent, lentBody{at: len(b.wbuf), r: r})
+	} else {
+		b.wbuf = append(b.wbuf, body...)
+	}
+	r.size = size
 	b.inflight.push(r)
 	c := &b.counts
 	c.requests++
-	c.requestBytes += uint64(len(data))
+	c.requestBytes += uint64(size)
 	c.inQueue++
-	c.inQueueBytes += int64(len(data))
+	c.inQueueBytes += int64(size)
 	if b.state == stateIdle {
 		b.state = stateConnecting
 		b.gen++
 		go b.connect(b.gen)
 	}
-	b.mu.Unlock()
 }
 
 // flush writes everything queued, unless another goroutine is already doing
@@ -161,7 +195,7 @@ func (b *backendConn) enqueue(r *request, data []byte) {
 // the proxy than direct.
 func (b *backendConn) flush() {
 	b.mu.Lock()
-	if b.flushing || b.state != stateConnected || len(b.wbuf) == 0 {
+	if b.flushing || b.state != stateConnected || len(b.wbuf) == 0 && len(b.lent) == 0 {
 		b.mu.Unlock()
 		return
 	}
@@ -187,7 +221,7 @@ func (b *backendConn) flush() {
 func (b *backendConn) writeLoop() {
 	for {
 		b.mu.Lock()
-		if len(b.wbuf) == 0 || b.state != stateConnected {
+		if len(b.wbuf) == 0 && len(b.lent) == 0 || b.state != stateConnected {
 			b.flushing = false
 			b.mu.Unlock()
 			return
@@ -195,17 +229,32 @@ func (b *backendConn) writeLoop() {
 		out, conn, raw, gen := b.wbuf, b.conn, b.raw, b.gen
 		b.wbuf = b.spare[:0]
 		b.spare = nil
+		lent := len(b.lent) > 0
+		if lent {
+			b.vec = b.lentPieces(out)
+		}
 		c := &b.counts
 		c.outQueue += c.inQueue
 		c.outQueueBytes += c.inQueueBytes
 		c.inQueue, c.inQueueBytes = 0, 0
 		b.mu.Unlock()
 
-		// Most batches fit the socket buffer: one non-blocking write. The
-		// rest of a large batch goes through the poller.
-		n, err := raw.tryWrite(out)
-		if err == nil && n < len(out) {
-			_, err = conn.Write(out[n:])
+		var err error
+		if lent {
+			// Large bodies go from the client's buffer to the socket in
+			// one writev with the bytes around them.
+			v := b.vec
+			_, err = v.WriteTo(conn)
+			clear(b.vec)
+			b.vec = b.vec[:0]
+		} else {
+			// Most batches fit the socket buffer: one non-blocking write.
+			// The rest of a large batch goes through the poller.
+			var n int
+			n, err = raw.tryWrite(out)
+			if err == nil && n < len(out) {
+				_, err = conn.Write(out[n:])
+			}
 		}
 
 		b.mu.Lock()
@@ -224,6 +273,23 @@ func (b *backendConn) writeLoop() {
 			return
 		}
 	}
+}
+
+// lentPieces returns out, the batch being written, cut where the lent
+// bodies go, with the bodies in between, and empties the lent list.
+// b.mu must be held: the bodies are read from their requests, which a
+// failing connection may hand back to their sessions once it is released.
+func (b *backendConn) lentPieces(out []byte) net.Buffers {
+	v := b.vec[:0]
+	prev := 0
+	for _, l := range b.lent {
+		v = append(v, out[prev:l.at], l.r.body)
+		prev = l.at
+	}
+	v = append(v, out[prev:])
+	clear(b.lent)
+	b.lent = b.lent[:0]
+	return v
 }
 
 // connect dials the server, sends the protocol's prelude (AUTH, SELECT)
@@ -272,6 +338,9 @@ func (b *backendConn) connect(gen uint64) {
 			head = append(head, cmd...)
 		}
 		b.wbuf = append(head, b.wbuf...)
+		for i := range b.lent {
+			b.lent[i].at += len(head)
+		}
 		b.counts.inQueue += int64(len(pre))
 		b.counts.inQueueBytes += int64(len(head))
 	}

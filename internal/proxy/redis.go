@@ -84,6 +84,7 @@ func (rp *redisProtocol) handleRequests(s *session, data []byte) int {
 	for off < len(data) && !s.stop {
 		n, err := resp.ParseRequest(data[off:], s.parsed)
 		if err == resp.ErrIncomplete {
+			s.need = s.parsed.Need()
 			return off + n
 		}
 		if err != nil {
@@ -99,9 +100,9 @@ func (rp *redisProtocol) handleRequests(s *session, data []byte) int {
 			// Servers get multibulk only: the inline quoting rules are
 			// undone once, here.
 			s.scratch = resp.AppendCommand(s.scratch[:0], s.parsed.Args...)
-			s.cur = s.scratch
+			s.cur, s.curRead = s.scratch, false
 		} else {
-			s.cur = data[off : off+n]
+			s.cur, s.curRead = data[off:off+n], true
 		}
 		off += n
 		rp.dispatch(s, s.parsed.Args)
@@ -253,7 +254,5 @@ func (rp *redisProtocol) forward(s *session, r *request, key []byte) {
 		s.noServer(r)
 		return
 	}
-	b := srv.connFor(s)
-	b.enqueue(r, s.cur)
-	s.addDirty(b)
+	s.sendCur(srv.connFor(s), r)
 }

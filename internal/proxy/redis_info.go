@@ -168,9 +168,7 @@ func (rp *redisProtocol) info(s *session, r *request, args [][]byte) {
 	defer s.endFragments(r)
 	for _, srv := range targets {
 		f := s.newFragment(r)
-		b := srv.connFor(s)
-		b.enqueue(f, ask)
-		s.addDirty(b)
+		s.send(srv.connFor(s), f, ask, nil)
 	}
 }
 
