@@ -62,6 +62,9 @@ type Pool struct {
 	Redis             bool
 	RedisAuth         string
 	RedisDB           int
+	// Databases is how many databases the servers have (their own
+	// `databases` setting): SELECT n is accepted for 0 ≤ n < Databases.
+	Databases int
 	// SplitTransactions lets a MULTI/EXEC whose keys are on several
 	// servers run as one MULTI/EXEC per server (Redis pools).
 	SplitTransactions bool
@@ -122,6 +125,7 @@ func DefaultPool() *Pool {
 		ServerRetryTimeout: 30000 * time.Millisecond,
 		ServerFailureLimit: 2,
 		SentinelHeartbeat:  1000 * time.Millisecond,
+		Databases:          16,
 		SlowlogSlowerThan:  -1,
 		ScriptNoKeys:       ScriptNoKeysError,
 		ClientOutputLimit:  DefaultClientOutputLimit,

@@ -29,7 +29,7 @@ var badConfigs = []struct {
 		`x.yml:2: pool "a": unknown key "lisen" (did you mean "listen"?)`,
 	}},
 	{"unknown key, far from any", pool + "  foo: bar\n" + servers, []string{
-		`x.yml:3: pool "a": unknown key "foo" (the keys are listen, client_connections, hash, hash_tag, distribution, timeout, backlog, tcpkeepalive, preconnect, redis, redis_auth, redis_db, server_connections, auto_eject_hosts, server_retry_timeout, server_failure_limit, servers, sentinels, groups, sentinel_heartbeat, slowlog_slower_than, split_transactions, script_no_keys, client_output_limit)`,
+		`x.yml:3: pool "a": unknown key "foo" (the keys are listen, client_connections, hash, hash_tag, distribution, timeout, backlog, tcpkeepalive, preconnect, redis, redis_auth, redis_db, server_connections, auto_eject_hosts, server_retry_timeout, server_failure_limit, servers, sentinels, groups, sentinel_heartbeat, slowlog_slower_than, databases, split_transactions, script_no_keys, client_output_limit)`,
 	}},
 	{"list where an address is expected", "a:\n  listen:\n   - 127.0.0.1:22121\n" + servers, []string{
 		`x.yml:3: pool "a": listen must be an address like 127.0.0.1:22121, not a list`,
@@ -328,7 +328,7 @@ var badConfigs = []struct {
 			`x.yml:11: pool "beta": has no listen address (add listen: host:port)`,
 			`x.yml:11: pool "beta": has no servers (add servers: with host:port:weight entries, or groups: and sentinels:)`,
 			`x.yml:12: pool "beta": distribution "vnode" is not one of ketama, modula, random`,
-			`x.yml:13: pool "beta": unknown key "bogus" (the keys are listen, client_connections, hash, hash_tag, distribution, timeout, backlog, tcpkeepalive, preconnect, redis, redis_auth, redis_db, server_connections, auto_eject_hosts, server_retry_timeout, server_failure_limit, servers, sentinels, groups, sentinel_heartbeat, slowlog_slower_than, split_transactions, script_no_keys, client_output_limit)`,
+			`x.yml:13: pool "beta": unknown key "bogus" (the keys are listen, client_connections, hash, hash_tag, distribution, timeout, backlog, tcpkeepalive, preconnect, redis, redis_auth, redis_db, server_connections, auto_eject_hosts, server_retry_timeout, server_failure_limit, servers, sentinels, groups, sentinel_heartbeat, slowlog_slower_than, databases, split_transactions, script_no_keys, client_output_limit)`,
 		}},
 }
 
@@ -508,6 +508,7 @@ var goodConfigs = []struct {
 		"  server_retry_timeout: 0\n" +
 		"  server_failure_limit: 0\n" +
 		"  slowlog_slower_than: 10000\n" +
+		"  databases: 32\n" +
 		"  split_transactions: true\n" +
 		"  script_no_keys: placeholder\n" +
 		"  client_output_limit: 1048576\n" +
@@ -520,9 +521,10 @@ var goodConfigs = []struct {
 				Timeout: 250 * time.Millisecond, Backlog: 0, TCPKeepalive: true, Preconnect: true,
 				Redis: true, RedisAuth: "123456", RedisDB: 3, ServerConnections: 4, AutoEjectHosts: true,
 				ServerRetryTimeout: 0, ServerFailureLimit: 0,
-				Servers:           []Server{{Address: Address{Network: "tcp", Host: "127.0.0.1", Port: 6379}, Weight: 10, Name: "one", Line: 23}},
+				Servers:           []Server{{Address: Address{Network: "tcp", Host: "127.0.0.1", Port: 6379}, Weight: 10, Name: "one", Line: 24}},
 				SentinelHeartbeat: time.Second,
 				SlowlogSlowerThan: 10 * time.Millisecond,
+				Databases:         32,
 				SplitTransactions: true,
 				ScriptNoKeys:      ScriptNoKeysPlaceholder,
 				ClientOutputLimit: 1 << 20,
@@ -694,7 +696,7 @@ func TestKeys(t *testing.T) {
 		"server_connections": "2", "auto_eject_hosts": "true", "server_retry_timeout": "10",
 		"server_failure_limit": "1", "servers": "\n   - 127.0.0.1:6379:1",
 		"sentinels": "\n   - 127.0.0.1:26379", "groups": "\n   - g", "sentinel_heartbeat": "10",
-		"slowlog_slower_than": "1000", "split_transactions": "true", "script_no_keys": "placeholder", "client_output_limit": "1048576",
+		"slowlog_slower_than": "1000", "databases": "32", "split_transactions": "true", "script_no_keys": "placeholder", "client_output_limit": "1048576",
 	}
 	keys := Keys()
 	seen := make(map[string]bool)
@@ -767,5 +769,12 @@ func TestErrorRendering(t *testing.T) {
 	var e *Error
 	if !errors.As(error(es), &e) || e.Msg != "no line" {
 		t.Errorf("errors.As found %v", e)
+	}
+}
+
+func TestRedisDBBelowDatabases(t *testing.T) {
+	_, err := Parse("x.yml", []byte("a:\n  listen: 127.0.0.1:22121\n  redis: true\n  redis_db: 20\n  databases: 16\n  servers:\n   - 127.0.0.1:6379:1\n"))
+	if err == nil || !strings.Contains(err.Error(), `x.yml:5: pool "a": redis_db 20 is not below databases 16`) {
+		t.Errorf("redis_db 20 with databases 16: %v", err)
 	}
 }

@@ -33,7 +33,12 @@ type server struct {
 	failures atomic.Int32 // consecutive connection failures (auto_eject_hosts)
 	stats    serverCounters
 
-	mu      sync.Mutex // guards ejected
+	// dbConns holds the connections for the databases clients SELECTed
+	// other than redis_db's (conns): copied on write under mu, read
+	// without a lock.
+	dbConns atomic.Pointer[map[int][]*backendConn]
+
+	mu      sync.Mutex // guards ejected and the writing of dbConns
 	ejected bool
 }
 
@@ -51,15 +56,38 @@ func newServer(p *Pool, cfg config.Server) *server {
 	s := &server{pool: p, cfg: cfg, name: cfg.RingName()}
 	addr := cfg.Address
 	s.addr.Store(&addr)
-	n := max(1, p.cfg.ServerConnections)
-	for i := range n {
-		b := &backendConn{server: s, index: i}
+	s.conns = s.newConns(p.cfg.RedisDB)
+	return s
+}
+
+// newConns makes the pool's server_connections connections to the server
+// for database db (Redis pools; 0 for Memcached).
+func (s *server) newConns(db int) []*backendConn {
+	p := s.pool
+	conns := make([]*backendConn, max(1, p.cfg.ServerConnections))
+	for i := range conns {
+		b := &backendConn{server: s, index: i, db: db}
 		if p.cfg.Redis {
 			b.famLatency = new([rediscmd.NumFamilies]stats.Histogram)
 		}
-		s.conns = append(s.conns, b)
+		conns[i] = b
 	}
-	return s
+	return conns
+}
+
+// eachConn calls fn for every connection of the server: redis_db's and
+// those of other databases.
+func (s *server) eachConn(fn func(*backendConn)) {
+	for _, b := range s.conns {
+		fn(b)
+	}
+	if m := s.dbConns.Load(); m != nil {
+		for _, conns := range *m {
+			for _, b := range conns {
+				fn(b)
+			}
+		}
+	}
 }
 
 // address returns where the server is reached now.
@@ -68,7 +96,40 @@ func (s *server) address() config.Address { return *s.addr.Load() }
 // connFor returns the connection a session uses for this server. A session
 // always uses the same one, so its requests to a server stay in order.
 func (s *server) connFor(sess *session) *backendConn {
-	return s.conns[sess.id%uint64(len(s.conns))]
+	conns := s.conns
+	if sess.db != s.pool.cfg.RedisDB {
+		conns = s.connsOf(sess.db)
+	}
+	return conns[sess.id%uint64(len(conns))]
+}
+
+// connsOf returns the connections for database db, made on first use
+// (dialled on first request, like every connection). The pool bounds how
+// many databases are in use (useDB).
+func (s *server) connsOf(db int) []*backendConn {
+	if m := s.dbConns.Load(); m != nil {
+		if conns, ok := (*m)[db]; ok {
+			return conns
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.dbConns.Load()
+	if old != nil {
+		if conns, ok := (*old)[db]; ok {
+			return conns
+		}
+	}
+	m := make(map[int][]*backendConn, 1)
+	if old != nil {
+		for k, v := range *old {
+			m[k] = v
+		}
+	}
+	conns := s.newConns(db)
+	m[db] = conns
+	s.dbConns.Store(&m)
+	return conns
 }
 
 // backendConn is one persistent connection to a server, shared by every
@@ -79,6 +140,7 @@ type backendConn struct {
 	// Immutable.
 	server *server
 	index  int
+	db     int // the database it SELECTs after connecting (Redis pools)
 
 	mu       sync.Mutex // guards everything below; never held across I/O
 	state    connState
@@ -329,7 +391,11 @@ func (b *backendConn) connect(gen uint64) {
 		conn.Close()
 		return
 	}
-	if pre := p.prelude; len(pre) > 0 {
+	pre := p.prelude
+	if b.db != p.cfg.RedisDB {
+		pre = p.proto.prelude(b.db)
+	}
+	if len(pre) > 0 {
 		var head []byte
 		for i := len(pre) - 1; i >= 0; i-- {
 			b.inflight.pushFront(&request{size: len(pre[i])}) // sess == nil: swallowed

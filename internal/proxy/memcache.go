@@ -16,7 +16,7 @@ type memcacheProtocol struct {
 
 func newMemcacheProtocol(p *Pool) *memcacheProtocol { return &memcacheProtocol{pool: p} }
 
-func (mp *memcacheProtocol) prelude() [][]byte { return nil }
+func (mp *memcacheProtocol) prelude(int) [][]byte { return nil }
 
 func (mp *memcacheProtocol) healthCheck() ([]byte, *request) {
 	return []byte("version\r\n"), &request{mcCmd: memcache.Version}

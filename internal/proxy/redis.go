@@ -37,12 +37,12 @@ func newRedisProtocol(p *Pool) *redisProtocol {
 
 // prelude: AUTH before SELECT (twemproxy sends SELECT first, which a server
 // with a password refuses).
-func (rp *redisProtocol) prelude() [][]byte {
+func (rp *redisProtocol) prelude(db int) [][]byte {
 	var pre [][]byte
 	if rp.auth != nil {
 		pre = append(pre, resp.AppendCommand(nil, []byte("AUTH"), rp.auth))
 	}
-	if db := rp.pool.cfg.RedisDB; db != 0 {
+	if db != 0 {
 		pre = append(pre, resp.AppendCommand(nil, []byte("SELECT"), []byte(strconv.Itoa(db))))
 	}
 	return pre
@@ -222,12 +222,7 @@ func (rp *redisProtocol) local(s *session, r *request, cmd *rediscmd.Command, ar
 	case "role":
 		s.reply(r, replyRole)
 	case "select":
-		// Clients see database 0 whatever redis_db the servers use.
-		if db, err := strconv.Atoi(string(args[1])); err == nil && db == 0 {
-			s.reply(r, replyOK)
-			return
-		}
-		s.replyError(r, "SELECT is not supported through the proxy: only database 0 exists here")
+		rp.selectDB(s, r, args)
 	default:
 		s.replyError(r, "unknown or unsupported command '"+string(args[0])+"'")
 	}

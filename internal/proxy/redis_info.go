@@ -416,12 +416,12 @@ func (s *server) state() string {
 // connected counts the server's open connections.
 func (s *server) connected() int {
 	n := 0
-	for _, b := range s.conns {
+	s.eachConn(func(b *backendConn) {
 		b.mu.Lock()
 		if b.state == stateConnected {
 			n++
 		}
 		b.mu.Unlock()
-	}
+	})
 	return n
 }

@@ -41,6 +41,7 @@ type session struct {
 	stop    bool           // QUIT or an unrecoverable protocol error: read no more
 	discard int            // bytes still to drop (a data block memcached would swallow)
 	authed  bool
+	db      int               // the database the client selected (Redis pools): redis_db until SELECT
 	inTx    bool              // between MULTI and EXEC/DISCARD (Redis pools)
 	tx      *txState          // the transaction being queued; kept for reuse
 	parsed  *resp.Request     // the request being parsed (Redis pools)
@@ -93,7 +94,8 @@ func newSession(p *Pool, conn net.Conn, id uint64) (*session, error) {
 		return nil, err
 	}
 	raw.earlyPeeks = sessionEarlyPeeks
-	s := &session{pool: p, conn: conn, raw: raw, id: id}
+	s := &session{pool: p, conn: conn, raw: raw, id: id, db: p.cfg.RedisDB}
+	s.client.db.Store(int32(s.db))
 	s.cond.L = &s.mu
 	// Until replies have been seen, each request in flight is taken to
 	// need a sixteenth of the limit: a client starts with 16 in flight,
