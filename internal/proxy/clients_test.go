@@ -1,0 +1,194 @@
+package proxy
+
+// Client libraries and job-queue frameworks driven with their own code and
+// default options, as an application runs them, through the proxy and
+// against one lone redis-server; the same code must see the same results.
+// The Python and Ruby code is in testdata/clients/, run with Debian's
+// interpreter (testutil.Library) and printing one JSON object.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shardproxy/shardproxy/internal/testutil"
+)
+
+// clientRunTimeout bounds one run of a client script or program; a run
+// normally takes well under a second.
+const clientRunTimeout = 60 * time.Second
+
+// clientPools starts one proxy with three Redis pools over the same three
+// servers: "tagged" (hash_tag {}), "plain" (no tag; a transaction over
+// several servers is refused) and "split" (split_transactions). The
+// servers are named s1, s2, s3, so keys are placed the same way whatever
+// ports the servers got. It returns the pools by name.
+func clientPools(t *testing.T, servers []*testutil.Server) map[string]*Pool {
+	t.Helper()
+	var lines strings.Builder
+	for i, s := range servers {
+		fmt.Fprintf(&lines, "   - %s:1 s%d\n", s.Addr, i+1)
+	}
+	var yaml strings.Builder
+	for _, p := range []struct{ name, extra string }{
+		{"tagged", "  hash_tag: \"{}\"\n"},
+		{"plain", ""},
+		{"split", "  split_transactions: true\n"},
+	} {
+		fmt.Fprintf(&yaml, "%s:\n  listen: 127.0.0.1:{{port}}\n  redis: true\n  hash: fnv1a_64\n  distribution: ketama\n%s  servers:\n%s",
+			p.name, p.extra, lines.String())
+	}
+	px, _ := startProxy(t, yaml.String())
+	pools := map[string]*Pool{}
+	for _, p := range px.Pools() {
+		pools[p.Name()] = p
+	}
+	return pools
+}
+
+// serverOf returns the address of the server that pool p places key on.
+func serverOf(p *Pool, key string) string { return p.pick([]byte(key)).cfg.Address.String() }
+
+// flushAll empties every server.
+func flushAll(t *testing.T, servers ...*testutil.Server) {
+	t.Helper()
+	for _, s := range servers {
+		if _, err := testutil.RedisDo(s.Addr, "", "FLUSHALL"); err != nil {
+			t.Fatalf("FLUSHALL %s: %v", s.Addr, err)
+		}
+	}
+}
+
+// runClient runs script (a file of testdata/clients) with the interpreter
+// interp and decodes the one JSON object it prints. A failed run fails the
+// test with its output.
+func runClient(t *testing.T, interp, script string, args ...string) map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), clientRunTimeout)
+	defer cancel()
+	path := filepath.Join("testdata", "clients", script)
+	c := exec.CommandContext(ctx, interp, append([]string{path}, args...)...)
+	// Python would write __pycache__ into testdata when a script imports
+	// its helper module.
+	c.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
+	var stdout, stderr bytes.Buffer
+	c.Stdout, c.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := c.Run()
+	if err != nil {
+		t.Fatalf("%s %s %s: %v (after %v)\nstdout:\n%s\nstderr:\n%s", interp, path, strings.Join(args, " "),
+			err, time.Since(start).Round(time.Millisecond), stdout.Bytes(), stderr.Bytes())
+	}
+	var out map[string]any
+	if err := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &out); err != nil {
+		t.Fatalf("%s %s: output is not one JSON object: %v\nstdout:\n%s\nstderr:\n%s", interp, path, err, stdout.Bytes(), stderr.Bytes())
+	}
+	return out
+}
+
+// sameJSON fails the test if got (through the proxy) differs from want
+// (the lone redis-server).
+func sameJSON(t *testing.T, what string, got, want any) {
+	t.Helper()
+	if !reflect.DeepEqual(got, want) {
+		g, _ := json.Marshal(got)
+		w, _ := json.Marshal(want)
+		t.Errorf("%s through the proxy:\n  %s\nwith a lone redis-server:\n  %s", what, g, w)
+	}
+}
+
+// keysOnTwoServers returns four keys without hash tags, the second on
+// another server of pool p than the first, so that a transaction over
+// them spans servers from its second command on.
+func keysOnTwoServers(t *testing.T, p *Pool) []string {
+	t.Helper()
+	keys := []string{"order:1"}
+	for i := 2; len(keys) < 4 && i < 1000; i++ {
+		k := fmt.Sprintf("order:%d", i)
+		if len(keys) > 1 || serverOf(p, k) != serverOf(p, keys[0]) {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) < 4 {
+		t.Fatalf("found no keys on two servers: %v", keys)
+	}
+	return keys
+}
+
+// TestRedisPyPipeline: redis-py's default pipeline() is a MULTI/EXEC
+// transaction. With hash-tagged keys it gives what a lone redis-server
+// gives, an error at EXEC inside the transaction included. Over keys on
+// two servers it raises the refused command's error, nothing is applied
+// and the client goes on working; with split_transactions the same code
+// gives what a lone redis-server gives.
+func TestRedisPyPipeline(t *testing.T) {
+	py := testutil.Library(t, "python3:redis")
+	lone := testutil.StartRedis(t)
+	servers := startRedises(t, 3)
+	pools := clientPools(t, servers)
+	addr := func(name string) string { return pools[name].Addr().String() }
+	tagged := []string{"{order}:a", "{order}:b", "{order}:c", "{order}:d"}
+	spread := keysOnTwoServers(t, pools["plain"])
+
+	direct := runClient(t, py, "redispy_pipeline.py", append([]string{lone.Addr}, tagged...)...)
+	if _, ok := direct["first"].(map[string]any)["results"]; !ok {
+		t.Fatalf("with a lone redis-server the pipeline failed: %v", direct)
+	}
+
+	t.Run("tagged", func(t *testing.T) {
+		flushAll(t, servers...)
+		got := runClient(t, py, "redispy_pipeline.py", append([]string{addr("tagged")}, tagged...)...)
+		sameJSON(t, "redis-py pipeline over {order} keys", got, direct)
+	})
+
+	t.Run("split", func(t *testing.T) {
+		flushAll(t, servers...)
+		flushAll(t, lone)
+		want := runClient(t, py, "redispy_pipeline.py", append([]string{lone.Addr}, spread...)...)
+		got := runClient(t, py, "redispy_pipeline.py", append([]string{addr("split")}, spread...)...)
+		sameJSON(t, fmt.Sprintf("redis-py pipeline over %v (split_transactions)", spread), got, want)
+		for _, k := range spread {
+			if n, err := testutil.RedisDo(serverOf(pools["split"], k), "", "EXISTS", k); err != nil || n != int64(1) {
+				t.Errorf("%s is not on its server %s: EXISTS %v, %v", k, serverOf(pools["split"], k), n, err)
+			}
+		}
+	})
+
+	t.Run("refused across servers", func(t *testing.T) {
+		flushAll(t, servers...)
+		got := runClient(t, py, "redispy_pipeline.py", append([]string{addr("plain")}, spread...)...)
+		// redis-py raises the first command refused when queued (a
+		// ResponseError naming it), not the ExecAbortError of EXEC.
+		for _, part := range []string{"first", "second"} {
+			e, _ := got[part].(map[string]any)
+			msg, _ := e["message"].(string)
+			if e["error"] != "redis.exceptions.ResponseError" || !strings.Contains(msg, "of pipeline caused error: key '") ||
+				!strings.Contains(msg, "put its keys together with a hash tag") {
+				t.Errorf("%s pipeline over %v: %v, want a ResponseError naming the key on another server", part, spread, got[part])
+			}
+		}
+		if got["exists"] != 0.0 || got["counter"] != nil {
+			t.Errorf("a refused pipeline applied commands: EXISTS = %v, %s = %v", got["exists"], spread[1], got["counter"])
+		}
+		var keys int64
+		for _, s := range servers {
+			n, err := testutil.RedisDo(s.Addr, "", "DBSIZE")
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys += n.(int64)
+		}
+		if keys != 1 {
+			t.Errorf("the servers hold %d keys, want 1 (the SET after the pipelines)", keys)
+		}
+		sameJSON(t, "the commands after the refused pipelines", got["after"], []any{true, "after"})
+	})
+}
