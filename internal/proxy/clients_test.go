@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/shardproxy/shardproxy/internal/testutil"
 )
 
@@ -190,5 +192,173 @@ func TestRedisPyPipeline(t *testing.T) {
 			t.Errorf("the servers hold %d keys, want 1 (the SET after the pipelines)", keys)
 		}
 		sameJSON(t, "the commands after the refused pipelines", got["after"], []any{true, "after"})
+	})
+}
+
+// cmdResults describes each command of a go-redis pipeline by its
+// arguments and its value or error.
+func cmdResults(cmds []redis.Cmder) []string {
+	out := make([]string, len(cmds))
+	for i, c := range cmds {
+		out[i] = c.String()
+		if err := c.Err(); err != nil {
+			out[i] = fmt.Sprintf("%v: error %v", c.Args(), err)
+		}
+	}
+	return out
+}
+
+// goRedisTx runs one transaction of go-redis's TxPipelined over keys,
+// the last command failing when EXEC runs it.
+func goRedisTx(ctx context.Context, rc *redis.Client, k []string) ([]string, error) {
+	cmds, err := rc.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, k[0], "v0", 0)
+		p.Incr(ctx, k[1])
+		p.IncrBy(ctx, k[1], 10)
+		p.Get(ctx, k[0])
+		p.RPush(ctx, k[2], "a", "b")
+		p.LRange(ctx, k[2], 0, -1)
+		p.HSet(ctx, k[3], "f", "1")
+		p.HGetAll(ctx, k[3])
+		p.LPush(ctx, k[0], "x") // WRONGTYPE when EXEC runs it
+		return nil
+	})
+	return cmdResults(cmds), err
+}
+
+// TestGoRedisTransactions: go-redis v9 with its default options (HELLO 3,
+// refused, then RESP2 and CLIENT SETINFO): TxPipelined over hash-tagged
+// keys and Pipelined over keys on every server give what a lone
+// redis-server gives; a TxPipelined over two servers is refused whole
+// without split_transactions and applied with it; and 20 goroutines'
+// TxPipelined INCRs on one key end at the exact total, each transaction
+// seeing its own increments together.
+func TestGoRedisTransactions(t *testing.T) {
+	lone := testutil.StartRedis(t)
+	servers := startRedises(t, 3)
+	pools := clientPools(t, servers)
+	ctx := context.Background()
+	client := func(addr string) *redis.Client {
+		rc := redis.NewClient(&redis.Options{Addr: addr})
+		t.Cleanup(func() { rc.Close() })
+		return rc
+	}
+	direct := client(lone.Addr)
+	tagged := client(pools["tagged"].Addr().String())
+
+	// The handshake of the default options: HELLO 3 is refused, go-redis
+	// goes on in RESP2 and names itself with CLIENT SETINFO.
+	if info, err := tagged.Do(ctx, "CLIENT", "INFO").Text(); err != nil || !strings.Contains(info, " resp=2 ") ||
+		!strings.Contains(info, " lib-name=go-redis(") {
+		t.Errorf("CLIENT INFO after go-redis connected: %q, %v", info, err)
+	}
+
+	t.Run("TxPipelined", func(t *testing.T) {
+		keys := []string{"{cart}:a", "{cart}:b", "{cart}:c", "{cart}:d"}
+		want, wantErr := goRedisTx(ctx, direct, keys)
+		got, err := goRedisTx(ctx, tagged, keys)
+		sameJSON(t, "TxPipelined results", got, want)
+		if fmt.Sprint(err) != fmt.Sprint(wantErr) {
+			t.Errorf("TxPipelined error %v, with a lone redis-server %v", err, wantErr)
+		}
+	})
+
+	t.Run("Pipelined", func(t *testing.T) {
+		run := func(rc *redis.Client) []string {
+			var keys []string
+			cmds, err := rc.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for i := range 200 {
+					k := fmt.Sprintf("item:%d", i)
+					keys = append(keys, k)
+					p.Set(ctx, k, fmt.Sprintf("v%d", i), 0)
+					p.Incr(ctx, "count:"+k)
+				}
+				for _, k := range keys {
+					p.Get(ctx, k)
+				}
+				p.MGet(ctx, keys...)
+				p.Del(ctx, keys[:50]...)
+				p.Exists(ctx, keys...)
+				return nil
+			})
+			if err != nil {
+				t.Errorf("Pipelined on %s: %v", rc.Options().Addr, err)
+			}
+			return cmdResults(cmds)
+		}
+		sameJSON(t, "Pipelined results", run(tagged), run(direct))
+	})
+
+	t.Run("across servers", func(t *testing.T) {
+		flushAll(t, servers...)
+		flushAll(t, lone)
+		keys := keysOnTwoServers(t, pools["plain"])
+		want, wantErr := goRedisTx(ctx, direct, keys)
+		got, err := goRedisTx(ctx, client(pools["split"].Addr().String()), keys)
+		sameJSON(t, "TxPipelined over two servers (split_transactions)", got, want)
+		if fmt.Sprint(err) != fmt.Sprint(wantErr) {
+			t.Errorf("TxPipelined error %v, with a lone redis-server %v", err, wantErr)
+		}
+
+		flushAll(t, servers...)
+		plain := client(pools["plain"].Addr().String())
+		// go-redis returns EXEC's EXECABORT, and each command refused
+		// when queued keeps its own error.
+		got, err = goRedisTx(ctx, plain, keys)
+		if err == nil || !strings.HasPrefix(err.Error(), "EXECABORT ") || !strings.Contains(got[1], "put its keys together with a hash tag") {
+			t.Errorf("TxPipelined over two servers without split_transactions: error %v, results %q; want EXECABORT, the second command refused", err, got)
+		}
+		if n, err := plain.Exists(ctx, keys...).Result(); err != nil || n != 0 {
+			t.Errorf("a refused transaction applied commands: EXISTS = %d, %v", n, err)
+		}
+		if v, err := plain.Incr(ctx, keys[1]).Result(); err != nil || v != 1 {
+			t.Errorf("INCR after the refused transaction: %d, %v", v, err)
+		}
+	})
+
+	t.Run("concurrent", func(t *testing.T) {
+		const workers, rounds = 20, 50
+		key := "{hits}:n"
+		type result struct {
+			values []int64 // what the worker's INCRs returned
+			err    error
+		}
+		results := make(chan result, workers)
+		for range workers {
+			go func() {
+				var r result
+				defer func() { results <- r }()
+				for range rounds {
+					var a, b *redis.IntCmd
+					if _, r.err = tagged.TxPipelined(ctx, func(p redis.Pipeliner) error {
+						a = p.Incr(ctx, key)
+						b = p.Incr(ctx, key)
+						return nil
+					}); r.err != nil {
+						return
+					}
+					// One transaction's two INCRs run together.
+					if b.Val() != a.Val()+1 {
+						r.err = fmt.Errorf("INCR, INCR in one transaction = %d, %d", a.Val(), b.Val())
+						return
+					}
+					r.values = append(r.values, a.Val(), b.Val())
+				}
+			}()
+		}
+		values := map[int64]bool{}
+		for range workers {
+			r := <-results
+			if r.err != nil {
+				t.Error(r.err)
+			}
+			for _, v := range r.values {
+				values[v] = true
+			}
+		}
+		const total = 2 * workers * rounds
+		if n, err := tagged.Get(ctx, key).Int64(); err != nil || n != total || len(values) != total {
+			t.Errorf("after %d INCRs: %s = %d (%v), %d distinct values seen", total, key, n, err, len(values))
+		}
 	})
 }
