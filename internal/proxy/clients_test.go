@@ -362,3 +362,36 @@ func TestGoRedisTransactions(t *testing.T) {
 		}
 	})
 }
+
+// TestRQEnqueue: RQ enqueues a job (the job hash, the queue list and the
+// set of queues in one MULTI/EXEC, keys it cannot tag) through a pool with
+// split_transactions and reads back what it reads with a lone
+// redis-server; each key is on the server the proxy places it on.
+func TestRQEnqueue(t *testing.T) {
+	py := testutil.Library(t, "python3:rq")
+	lone := testutil.StartRedis(t)
+	servers := startRedises(t, 3)
+	pools := clientPools(t, servers)
+	split := pools["split"]
+
+	want := runClient(t, py, "rq_enqueue.py", lone.Addr)
+	got := runClient(t, py, "rq_enqueue.py", split.Addr().String())
+	sameJSON(t, "RQ enqueue", got["result"], want["result"])
+
+	// The queue and the set of queues are on two servers (s1 and s3):
+	// the enqueue's transaction was split.
+	if serverOf(split, "rq:queue:default") == serverOf(split, "rq:queues") {
+		t.Errorf("rq:queue:default and rq:queues are on one server: the test no longer spans servers")
+	}
+	id, _ := got["id"].(string)
+	for key, typ := range map[string]string{"rq:job:" + id: "hash", "rq:queue:default": "list", "rq:queues": "set"} {
+		owner := serverOf(split, key)
+		if v, err := testutil.RedisDo(owner, "", "TYPE", key); err != nil || v != typ {
+			t.Errorf("%s on its server %s: TYPE %v, %v; want %s", key, owner, v, err, typ)
+		}
+	}
+	if v, err := testutil.RedisDo(split.Addr().String(), "", "LRANGE", "rq:queue:default", "0", "-1"); err != nil ||
+		!reflect.DeepEqual(v, []any{id}) {
+		t.Errorf("LRANGE rq:queue:default through the proxy = %v, %v; want [%s]", v, err, id)
+	}
+}
