@@ -395,3 +395,28 @@ func TestRQEnqueue(t *testing.T) {
 		t.Errorf("LRANGE rq:queue:default through the proxy = %v, %v; want [%s]", v, err, id)
 	}
 }
+
+// TestKombuQueue: kombu's Redis transport (Celery's) puts, gets without
+// blocking, acks, declares and publishes through a pool with
+// split_transactions (its sizes and its unacked index are MULTI/EXEC
+// pipelines over one list per priority) as with a lone redis-server.
+func TestKombuQueue(t *testing.T) {
+	py := testutil.Library(t, "python3:kombu")
+	lone := testutil.StartRedis(t)
+	servers := startRedises(t, 3)
+	pools := clientPools(t, servers)
+	split := pools["split"]
+	want := runClient(t, py, "kombu_queue.py", lone.Addr)
+	got := runClient(t, py, "kombu_queue.py", split.Addr().String())
+	sameJSON(t, "kombu", got, want)
+	if want["llen_after_put"] != 2.0 || want["llen_emails"] != 1.0 {
+		t.Errorf("with a lone redis-server the messages did not land: %v", want)
+	}
+	// The lists of the queues' priorities are on two servers: the
+	// transport's pipelines were split.
+	for _, q := range []string{"messages", "emails"} {
+		if serverOf(split, q) == serverOf(split, q+"\x06\x163") {
+			t.Errorf("the lists of queue %s are on one server: the test no longer spans servers", q)
+		}
+	}
+}
