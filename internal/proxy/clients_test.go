@@ -420,3 +420,33 @@ func TestKombuQueue(t *testing.T) {
 		}
 	}
 }
+
+// TestSidekiqPush: Sidekiq's client pushes a job (LPUSH queue:default and
+// SADD queues in one MULTI/EXEC) through a pool with split_transactions
+// and reads back what it reads with a lone redis-server.
+func TestSidekiqPush(t *testing.T) {
+	rb := testutil.Library(t, "ruby:sidekiq")
+	testutil.Library(t, "ruby:redis")
+	lone := testutil.StartRedis(t)
+	servers := startRedises(t, 3)
+	pools := clientPools(t, servers)
+	split := pools["split"]
+
+	want := runClient(t, rb, "sidekiq_push.rb", lone.Addr)
+	got := runClient(t, rb, "sidekiq_push.rb", split.Addr().String())
+	sameJSON(t, "Sidekiq push", got["result"], want["result"])
+	// The queue and the set of queues are on two servers (s2 and s3):
+	// the push's transaction was split.
+	if serverOf(split, "queue:default") == serverOf(split, "queues") {
+		t.Errorf("queue:default and queues are on one server: the test no longer spans servers")
+	}
+	if jid, _ := got["jid"].(string); len(jid) != 24 {
+		t.Errorf("jid %q, want 24 hex digits", jid)
+	}
+	for key, typ := range map[string]string{"queue:default": "list", "queues": "set"} {
+		owner := serverOf(split, key)
+		if v, err := testutil.RedisDo(owner, "", "TYPE", key); err != nil || v != typ {
+			t.Errorf("%s on its server %s: TYPE %v, %v; want %s", key, owner, v, err, typ)
+		}
+	}
+}
