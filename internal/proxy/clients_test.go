@@ -11,11 +11,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -449,4 +452,121 @@ func TestSidekiqPush(t *testing.T) {
 			t.Errorf("%s on its server %s: TYPE %v, %v; want %s", key, owner, v, err, typ)
 		}
 	}
+}
+
+// TestSidekiqBoot starts the sidekiq CLI (`sidekiq -r worker.rb -c 1`,
+// REDIS_URL) against a lone redis-server and through a pool with
+// split_transactions: it passes its boot checks (INFO redis_version), and
+// its heartbeat (two MULTI/EXEC over the processes set, the process hash
+// and the stat counters) registers the process, which SIGTERM removes.
+//
+// Its fetch, BRPOP, is refused through the proxy until blocking commands
+// are served: the test logs those errors without judging them.
+func TestSidekiqBoot(t *testing.T) {
+	testutil.Library(t, "ruby:sidekiq")
+	lone := testutil.StartRedis(t)
+	servers := startRedises(t, 3)
+	pools := clientPools(t, servers)
+	worker, err := filepath.Abs(filepath.Join("testdata", "clients", "sidekiq_worker.rb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// boot runs sidekiq through addr with one job queued, returns what its
+	// heartbeat registered and whether it fetched the job.
+	boot := func(addr string) (map[string]any, bool) {
+		// The job as Sidekiq::Client.push writes it.
+		job := `{"class":"HardWorker","args":[1,2],"retry":false,"queue":"default","jid":"0123456789abcdef01234567"}`
+		if _, err := testutil.RedisDo(addr, "", "LPUSH", "queue:default", job); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := testutil.RedisDo(addr, "", "SADD", "queues", "default"); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), clientRunTimeout)
+		defer cancel()
+		logPath := filepath.Join(t.TempDir(), "sidekiq.log")
+		logFile, err := os.Create(logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer logFile.Close()
+		c := exec.CommandContext(ctx, testutil.Binary(t, "sidekiq"), "-r", worker, "-c", "1")
+		c.Env = append(os.Environ(), "REDIS_URL=redis://"+addr+"/0")
+		c.Stdout, c.Stderr = logFile, logFile
+		c.WaitDelay = 5 * time.Second
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- c.Wait() }()
+		stop := func() {
+			_ = c.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(15 * time.Second):
+				t.Errorf("sidekiq (pid %d) still running 15 s after SIGTERM: killed", c.Process.Pid)
+				_ = c.Process.Kill()
+				<-exited
+			}
+		}
+		defer func() {
+			if t.Failed() {
+				out, _ := os.ReadFile(logPath)
+				t.Logf("sidekiq through %s, its output:\n%s", addr, out)
+			}
+		}()
+
+		// Booted: the heartbeat has added the process to the set
+		// processes and written its hash.
+		var identity string
+		for deadline := time.Now().Add(30 * time.Second); identity == "" && time.Now().Before(deadline); {
+			select {
+			case err := <-exited:
+				t.Fatalf("sidekiq through %s exited before its first heartbeat: %v", addr, err)
+			case <-time.After(100 * time.Millisecond):
+			}
+			if v, err := testutil.RedisDo(addr, "", "SMEMBERS", "processes"); err == nil {
+				if m, _ := v.([]any); len(m) == 1 {
+					identity, _ = m[0].(string)
+				}
+			}
+		}
+		if identity == "" {
+			stop()
+			t.Fatalf("sidekiq through %s: no process in the set processes after 30 s", addr)
+		}
+		var info map[string]any
+		v, err := testutil.RedisDo(addr, "", "HGET", identity, "info")
+		if s, ok := v.(string); err != nil || !ok || json.Unmarshal([]byte(s), &info) != nil {
+			t.Errorf("sidekiq through %s: HGET %s info = %v, %v", addr, identity, v, err)
+		}
+		// The job is fetched at once (by BRPOP, not served by the proxy yet).
+		fetched := false
+		for deadline := time.Now().Add(3 * time.Second); !fetched && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			n, err := testutil.RedisDo(addr, "", "LLEN", "queue:default")
+			fetched = err == nil && n == int64(0)
+		}
+		stop()
+		if v, err := testutil.RedisDo(addr, "", "SMEMBERS", "processes"); err != nil || len(v.([]any)) != 0 {
+			t.Errorf("sidekiq through %s stopped: processes = %v, %v; want it removed", addr, v, err)
+		}
+		out, _ := os.ReadFile(logPath)
+		var errLines []string
+		for _, ln := range strings.Split(string(out), "\n") {
+			if strings.Contains(ln, " ERROR: ") || strings.Contains(ln, "current policy") {
+				errLines = append(errLines, ln)
+			}
+		}
+		t.Logf("sidekiq through %s: process %s, job fetched: %v; its errors and warnings:\n%s", addr, identity, fetched, strings.Join(errLines, "\n"))
+		fields := slices.Sorted(maps.Keys(info))
+		return map[string]any{"concurrency": info["concurrency"], "queues": info["queues"], "fields": fields}, fetched
+	}
+
+	want, fetched := boot(lone.Addr)
+	if !fetched {
+		t.Errorf("sidekiq with a lone redis-server did not fetch the queued job")
+	}
+	got, _ := boot(pools["split"].Addr().String())
+	sameJSON(t, "the process Sidekiq registered", got, want)
 }
