@@ -570,3 +570,28 @@ func TestSidekiqBoot(t *testing.T) {
 	got, _ := boot(pools["split"].Addr().String())
 	sameJSON(t, "the process Sidekiq registered", got, want)
 }
+
+// TestGoRedisScriptRun: go-redis's Script.Run sends EVALSHA and, on
+// NOSCRIPT, EVAL: through the proxy both go to the server of the script's
+// keys, so the first Run falls back to EVAL and later ones find the
+// script cached there, as with a lone redis-server. (Script.Load, SCRIPT
+// LOAD, is not served yet.)
+func TestGoRedisScriptRun(t *testing.T) {
+	lone := testutil.StartRedis(t)
+	servers := startRedises(t, 3)
+	pools := clientPools(t, servers)
+	ctx := context.Background()
+	incr := redis.NewScript(`return redis.call('INCRBY', KEYS[1], ARGV[1]) + redis.call('INCR', KEYS[2])`)
+	run := func(addr string) []string {
+		rc := redis.NewClient(&redis.Options{Addr: addr})
+		defer rc.Close()
+		var out []string
+		for i := range 3 {
+			v, err := incr.Run(ctx, rc, []string{"{s}:a", "{s}:b"}, i+1).Result()
+			out = append(out, fmt.Sprint(v, err))
+		}
+		n, err := rc.Exists(ctx, "{s}:a", "{s}:b").Result()
+		return append(out, fmt.Sprint(n, err))
+	}
+	sameJSON(t, "Script.Run", run(pools["tagged"].Addr().String()), run(lone.Addr))
+}
