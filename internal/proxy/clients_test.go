@@ -595,3 +595,21 @@ func TestGoRedisScriptRun(t *testing.T) {
 	}
 	sameJSON(t, "Script.Run", run(pools["tagged"].Addr().String()), run(lone.Addr))
 }
+
+// TestRedisPyFeatures: redis-py's database option, transaction() helper
+// (WATCH), register_script and Lock give through the proxy what they give
+// with a lone redis-server.
+func TestRedisPyFeatures(t *testing.T) {
+	py := testutil.Library(t, "python3:redis")
+	lone := testutil.StartRedis(t)
+	servers := startRedises(t, 3)
+	pools := clientPools(t, servers)
+	want := runClient(t, py, "redispy_features.py", lone.Addr, "{feat}")
+	for _, part := range []string{"db", "transaction", "script", "lock"} {
+		if m, ok := want[part].(map[string]any); ok && m["error"] != nil {
+			t.Fatalf("with a lone redis-server, %s failed: %v", part, m)
+		}
+	}
+	got := runClient(t, py, "redispy_features.py", pools["tagged"].Addr().String(), "{feat}")
+	sameJSON(t, "redis-py db=2, transaction(), register_script, Lock", got, want)
+}
