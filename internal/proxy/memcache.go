@@ -202,38 +202,22 @@ func (mp *memcacheProtocol) retrieve(s *session, r *request, req *memcache.Reque
 	}
 
 	r.merge = mergeValues
-	r.keyFrag, r.keyPos = r.keyFrag[:0], r.keyPos[:0]
 	for _, k := range keys {
-		r.keyFrag = append(r.keyFrag, -1)
-		r.keyPos = append(r.keyPos, 0)
 		r.keyBuf = append(r.keyBuf, k...)
 		r.keyEnd = append(r.keyEnd, int32(len(r.keyBuf)))
 	}
-	s.startFragments(r)
-	defer s.endFragments(r)
-	var fragKeys [][]byte
-	for i := range keys {
-		if r.keyFrag[i] >= 0 {
-			continue
-		}
-		srv := s.keySrv[i]
-		f := s.newFragment(r)
+	s.fanOut(r, s.keySrv, func(f *request, items []int32, buf []byte) []byte {
 		f.mcCmd = req.Command
-		fi := int32(len(r.frags) - 1)
-		fragKeys = fragKeys[:0]
-		for j := i; j < len(keys); j++ {
-			if s.keySrv[j] == srv {
-				r.keyFrag[j] = fi
-				fragKeys = append(fragKeys, keys[j])
-			}
+		fragKeys := s.fragKeys[:0]
+		for _, j := range items {
+			fragKeys = append(fragKeys, keys[j])
 		}
+		s.fragKeys = fragKeys
 		if req.Command == memcache.Gat || req.Command == memcache.Gats {
-			s.scratch = memcache.AppendGat(s.scratch[:0], req.Name, req.Exptime, fragKeys...)
-		} else {
-			s.scratch = memcache.AppendGet(s.scratch[:0], req.Name, fragKeys...)
+			return memcache.AppendGat(buf, req.Name, req.Exptime, fragKeys...)
 		}
-		s.sendScratch(srv.connFor(s), f)
-	}
+		return memcache.AppendGet(buf, req.Name, fragKeys...)
+	})
 }
 
 // mergeValues builds a split retrieval's reply: for each key in the

@@ -76,44 +76,16 @@ func (rp *redisProtocol) split(s *session, r *request, cmd *rediscmd.Command, ar
 		per = 1
 	}
 	r.merge = mergeFor(cmd.Merge)
-	r.keyFrag = r.keyFrag[:0]
-	r.keyPos = r.keyPos[:0]
-	for range keys {
-		r.keyFrag = append(r.keyFrag, -1)
-		r.keyPos = append(r.keyPos, 0)
-	}
-	// One fragment per server, in order of first appearance.
-	s.startFragments(r)
-	defer s.endFragments(r)
-	for i := range keys {
-		if r.keyFrag[i] >= 0 {
-			continue
-		}
-		srv := s.keySrv[i]
-		n := 0
-		for j := i; j < len(keys); j++ {
-			if s.keySrv[j] == srv {
-				n++
-			}
-		}
-		f := s.newFragment(r)
-		fi := int32(len(r.frags) - 1)
-		buf := resp.AppendArrayHeader(s.scratch[:0], 1+n*per)
+	s.fanOut(r, s.keySrv, func(_ *request, items []int32, buf []byte) []byte {
+		buf = resp.AppendArrayHeader(buf, 1+len(items)*per)
 		buf = resp.AppendBulk(buf, args[0])
-		pos := int32(0)
-		for j := i; j < len(keys); j++ {
-			if s.keySrv[j] != srv {
-				continue
-			}
-			r.keyFrag[j], r.keyPos[j] = fi, pos
-			pos++
+		for _, j := range items {
 			for a := keys[j]; a < keys[j]+per; a++ {
 				buf = resp.AppendBulk(buf, args[a])
 			}
 		}
-		s.scratch = buf
-		s.sendScratch(srv.connFor(s), f)
-	}
+		return buf
+	})
 }
 
 func mergeFor(m rediscmd.Merge) mergeFunc {

@@ -256,53 +256,24 @@ func (rp *redisProtocol) exec(s *session, r *request) {
 		}
 	}
 	if !split {
-		rp.sendTxBlock(s, r, first, len(tx.srvs), func(dst []byte) []byte { return append(dst, tx.block...) })
+		// The server answers MULTI +OK and each command +QUEUED before
+		// EXEC's own reply: the backend drops those (skip) and completes
+		// the request with the last.
+		r.skip = len(tx.srvs) + 1
+		s.scratch = append(append(append(s.scratch[:0], cmdMulti...), tx.block...), cmdExec...)
+		s.sendScratch(first.connFor(s), r)
 		return
 	}
-	// One fragment per server, in the order of their first command; the
-	// merge puts each EXEC's results back in the client's order, and a
-	// server's error (EXECABORT, a broken connection) is the reply.
+	// One fragment per server; the merge puts each EXEC's results back in
+	// the client's order, and a server's error (EXECABORT, a broken
+	// connection) is the reply.
 	r.merge = mergeArray
-	r.keyFrag, r.keyPos = r.keyFrag[:0], r.keyPos[:0]
-	for range tx.srvs {
-		r.keyFrag = append(r.keyFrag, -1)
-		r.keyPos = append(r.keyPos, 0)
-	}
-	s.startFragments(r)
-	defer s.endFragments(r)
-	for i, srv := range tx.srvs {
-		if r.keyFrag[i] >= 0 {
-			continue
+	s.fanOut(r, tx.srvs, func(f *request, items []int32, buf []byte) []byte {
+		f.skip = len(items) + 1
+		buf = append(buf, cmdMulti...)
+		for _, j := range items {
+			buf = append(buf, tx.command(int(j))...)
 		}
-		f := s.newFragment(r)
-		fi := int32(len(r.frags) - 1)
-		n := 0
-		for j := i; j < len(tx.srvs); j++ {
-			if tx.srvs[j] == srv {
-				r.keyFrag[j], r.keyPos[j] = fi, int32(n)
-				n++
-			}
-		}
-		rp.sendTxBlock(s, f, srv, n, func(dst []byte) []byte {
-			for j := i; j < len(tx.srvs); j++ {
-				if tx.srvs[j] == srv {
-					dst = append(dst, tx.command(j)...)
-				}
-			}
-			return dst
-		})
-	}
-}
-
-// sendTxBlock sends MULTI, the n commands that appendCommands writes, and
-// EXEC to srv as one block, completing r with the EXEC reply.
-func (rp *redisProtocol) sendTxBlock(s *session, r *request, srv *server, n int, appendCommands func([]byte) []byte) {
-	buf := append(s.scratch[:0], cmdMulti...)
-	buf = appendCommands(buf)
-	buf = append(buf, cmdExec...)
-	s.scratch = buf
-	// The server answers MULTI +OK and each command +QUEUED before EXEC's
-	// own reply: the backend drops those and completes r with the last.
-	r.skip = n + 1
-	s.sendScratch(srv.connFor(s), r)
+		return append(buf, cmdExec...)
+	})
 }

@@ -57,6 +57,8 @@ type session struct {
 	scratch  []byte            // building fragments and re-encoded requests
 	idxs     []int             // key indexes of the current request
 	keySrv   []*server         // the server of each key of the current request
+	items    []int32           // the items of one fragment (fanOut)
+	fragKeys [][]byte          // the keys of one fragment of a memcached multi-get
 	// What the stats know of the current request: when its read burst
 	// arrived (monotonic ns, 0 when latency is not measured), its Redis
 	// command family, its command name and first key (for the slow log).
