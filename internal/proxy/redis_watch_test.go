@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -170,4 +172,58 @@ func TestWatchServerDies(t *testing.T) {
 	if !strings.HasPrefix(got, "-ERR ") {
 		t.Errorf("GET with the server dead: %q", got)
 	}
+}
+
+// TestTransactionServerKilledNoLeak: the server dies between MULTI and
+// EXEC, and while a client holds a WATCH connection; each time the EXEC
+// gets exactly one error, and after ten rounds the proxy's goroutines and
+// descriptors are back where they started.
+func TestTransactionServerKilledNoLeak(t *testing.T) {
+	servers := startRedises(t, 1)
+	_, addr := redisPool(t, "", servers...)
+	warm := dialRaw(t, addr)
+	warm.roundTrip(cmd("SET", "k", "0"))
+	warm.conn.Close()
+	time.Sleep(100 * time.Millisecond)
+	goroutines, fds := runtime.NumGoroutine(), openFDs(t)
+	for round := range 10 {
+		c := dialRaw(t, addr)
+		watch := round%2 == 1
+		if watch {
+			if got := c.roundTrip(cmd("WATCH", "k")); got != "+OK\r\n" {
+				t.Fatalf("round %d WATCH: %q", round, got)
+			}
+		}
+		c.send(cmd("MULTI") + cmd("INCR", "k"))
+		c.readReply()
+		c.readReply()
+		servers[0].Kill()
+		got := c.roundTrip(cmd("EXEC"))
+		if !strings.HasPrefix(got, "-ERR ") {
+			t.Errorf("round %d (watch %v): EXEC with the server dead = %q, want one error", round, watch, got)
+		}
+		if got := c.roundTrip(cmd("PING")); got != "+PONG\r\n" {
+			t.Errorf("round %d: the client after the failed EXEC: %q", round, got)
+		}
+		c.conn.Close()
+		servers[0].Restart(t)
+	}
+	// Settle: closed sessions and connections finish within a moment.
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && (runtime.NumGoroutine() > goroutines+2 || openFDs(t) > fds+2) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if g, f := runtime.NumGoroutine(), openFDs(t); g > goroutines+2 || f > fds+2 {
+		t.Errorf("after 10 rounds: %d goroutines (was %d), %d descriptors (was %d)", g, goroutines, f, fds)
+	}
+}
+
+// openFDs counts this process's open descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(entries)
 }
