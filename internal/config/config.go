@@ -78,7 +78,21 @@ type Pool struct {
 	// SlowlogSlowerThan is the latency from which a request is recorded
 	// in the slow log; negative: none is (the default); 0: every one is.
 	SlowlogSlowerThan time.Duration
+
+	// MaxReplyBytes bounds one server reply: a larger one fails its
+	// request and closes that server connection. It also bounds what a
+	// server connection's read buffer may grow to.
+	MaxReplyBytes int
 }
+
+// DefaultMaxReplyBytes is max_reply_bytes when the file does not set it:
+// 512 MiB, Redis's proto-max-bulk-len, the largest value Redis accepts.
+const DefaultMaxReplyBytes = 512 << 20
+
+// MinMaxReplyBytes is the smallest max_reply_bytes accepted: 1 MiB, the
+// floor Redis puts on proto-max-bulk-len and memcached's default item
+// size, so that a typo cannot make ordinary values fail.
+const MinMaxReplyBytes = 1 << 20
 
 // DefaultPool returns a pool with every default set, the one place where
 // defaults live. The values are twemproxy's (nc_conf.h) and twemproxy-163's
@@ -96,6 +110,7 @@ func DefaultPool() *Pool {
 		ServerFailureLimit: 2,
 		SentinelHeartbeat:  1000 * time.Millisecond,
 		SlowlogSlowerThan:  -1,
+		MaxReplyBytes:      DefaultMaxReplyBytes,
 	}
 }
 

@@ -50,7 +50,7 @@ type key struct {
 
 // keyTable lists the keys twemproxy 0.5.0 reads (conf_commands in
 // nc_conf.c) plus twemproxy-163's sentinels, groups and sentinel_heartbeat,
-// and shardproxy's slowlog_slower_than.
+// and shardproxy's slowlog_slower_than and max_reply_bytes.
 // It is built per call rather than kept in a package variable so that
 // nothing can modify it.
 func keyTable() []key {
@@ -113,6 +113,9 @@ func keyTable() []key {
 			1, func(p *Pool) *time.Duration { return &p.SentinelHeartbeat }),
 		{KeyInfo{"slowlog_slower_than", "-1 (off)", "Microseconds a request may take before it is recorded in the slow log, served at /slowlog on the stats port; 0 records every request, a negative number none (as Redis's slowlog-log-slower-than)."},
 			setSlowlogSlowerThan},
+		bytesKey("max_reply_bytes", "536870912 (512 MiB)",
+			"The largest server reply, in bytes, the proxy holds for one request (at least 1048576); a larger reply fails that request with an error and closes the server connection, as does a reply line over 64 KiB. Redis's proto-max-bulk-len is 512 MiB by default.",
+			MinMaxReplyBytes, func(p *Pool) *int { return &p.MaxReplyBytes }),
 	}
 }
 
@@ -120,6 +123,15 @@ func keyTable() []key {
 func numberKey(name, def, doc string, min int, dst func(*Pool) *int) key {
 	return key{KeyInfo{name, def, doc}, func(f *field, p *Pool) {
 		if n, ok := f.number("", min); ok {
+			*dst(p) = n
+		}
+	}}
+}
+
+// bytesKey is a key holding a whole number of bytes ≥ min.
+func bytesKey(name, def, doc string, min int, dst func(*Pool) *int) key {
+	return key{KeyInfo{name, def, doc}, func(f *field, p *Pool) {
+		if n, ok := f.number("bytes", min); ok {
 			*dst(p) = n
 		}
 	}}
