@@ -393,6 +393,21 @@ func (s *session) wrote(out []byte, err error) {
 	}
 }
 
+// abort cuts the client off when shutdown's deadline has passed: the
+// reader stops at once, also when it waits for room in the queue, replies
+// are dropped, and serve closes the connection once the servers have
+// answered or failed what is queued. Not Close: Close waits until the
+// reader's read callback returns, and that callback may be waiting for
+// the very servers that shutdown fails next.
+func (s *session) abort() {
+	s.mu.Lock()
+	s.broken = true
+	s.out = s.out[:0]
+	s.cond.Broadcast()
+	s.mu.Unlock()
+	_ = s.conn.SetDeadline(time.Now())
+}
+
 // addDirty notes a backend that was given requests in this read batch.
 func (s *session) addDirty(b *backendConn) {
 	for _, d := range s.dirty {
