@@ -281,18 +281,50 @@ func (b *backendConn) connect(gen uint64) {
 	b.stalled = 0
 	b.mu.Unlock()
 	p.logger.Info("server connected", "server", b.server.name, "conn", b.index, "local", conn.LocalAddr().String())
-	go b.readLoop(raw, gen)
+	go b.readLoop(conn, raw, gen)
 	b.flush()
 }
+
+// errUnexpectedReply: bytes from a server while no request waits for a
+// reply, such as a second reply to one request. Nothing after them can be
+// trusted to answer the right request.
+var errUnexpectedReply = errors.New("unexpected reply with no request waiting")
+
+// badReplyError closes a server connection whose reply the proxy cannot
+// frame or did not ask for. Clients see it as twemproxy's "Invalid
+// argument", followed by the reason.
+type badReplyError struct {
+	server string
+	err    error // what was wrong, in words a client may see
+}
+
+func (e *badReplyError) Error() string {
+	return "bad reply from server " + e.server + ": " + e.err.Error()
+}
+
+func (e *badReplyError) Unwrap() error { return e.err }
 
 // readLoop reads replies and completes the oldest request in flight with
 // each; after every read burst, each client that got replies is written to
 // once.
-func (b *backendConn) readLoop(raw *rawConn, gen uint64) {
+//
+// The reader owns conn: it closes it when it stops, and nothing else does
+// (see fail). It stops when fail has taken the connection from it, when
+// the server closes it or the read fails, or on a reply that cannot be
+// framed or that no request waits for. In the last cases it returns from
+// its read callback first and only then fails the connection, so that the
+// failure, which answers every request queued on the connection, never
+// runs inside the RawConn.Read that the socket's close would wait for.
+func (b *backendConn) readLoop(conn net.Conn, raw *rawConn, gen uint64) {
+	defer conn.Close()
 	p := b.server.pool
 	parser := p.proto.newReplyParser()
 	buf := make([]byte, p.opts.BufSize)
-	n := 0
+	n := 0 // buf[:n] holds the bytes not framed yet (between bursts)
+	// bad is why the reader stopped on its own, and sample how the bytes
+	// it stopped at began (for the log).
+	var bad error
+	var sample string
 	var touched []*session
 	timing := p.timing
 	get := func() []byte {
@@ -312,7 +344,7 @@ func (b *backendConn) readLoop(raw *rawConn, gen uint64) {
 			now = monoNow()
 		}
 		live := true
-		for live && off < n {
+		for off < n {
 			// The generation check, the framing and the pop are one
 			// critical section: once fail() has taken the queue, its
 			// requests go back to their sessions for reuse, and a stale
@@ -324,8 +356,13 @@ func (b *backendConn) readLoop(raw *rawConn, gen uint64) {
 				break
 			}
 			r := b.inflight.peek()
+			if r == nil {
+				b.mu.Unlock()
+				bad = errUnexpectedReply
+				break
+			}
 			rl, perr := parser.scan(buf[off:n], r)
-			if perr == nil && r != nil {
+			if perr == nil {
 				b.inflight.pop()
 				b.replies++
 				c := &b.counts
@@ -340,17 +377,12 @@ func (b *backendConn) readLoop(raw *rawConn, gen uint64) {
 			if perr == errIncomplete {
 				break
 			}
-			if perr != nil || r == nil {
-				if perr == nil {
-					perr = errors.New("unexpected data from server")
-				}
-				p.logger.Warn("bad reply from server", "server", b.server.name, "err", perr)
-				b.fail(gen, perr)
-				live = false
+			if perr != nil {
+				bad = perr
 				break
 			}
 			b.server.succeeded()
-			reply := buf[off : off+rl]
+			reply := buf[off : off+rl : off+rl]
 			off += rl
 			if r.sess == nil {
 				b.checkPrelude(reply)
@@ -364,6 +396,14 @@ func (b *backendConn) readLoop(raw *rawConn, gen uint64) {
 				touched = addSession(touched, r.sess)
 			}
 		}
+		if bad != nil {
+			// The replies framed before the bad bytes are delivered
+			// after the connection is failed (below), so that no client
+			// that has its reply can send its next request to this
+			// connection before the failure takes it out of service.
+			sample = string(buf[off:min(n, off+64)])
+			return false
+		}
 		if live {
 			copy(buf, buf[off:n])
 			n -= off
@@ -373,21 +413,35 @@ func (b *backendConn) readLoop(raw *rawConn, gen uint64) {
 				buf = make([]byte, p.opts.BufSize)
 			}
 		}
-		// Every way out delivers what this burst completed. A fail() that
-		// ran between a pop above and its completion found that request
-		// not done and left it, and nobody else would write it: its
-		// client would wait for ever, and its session never end.
-		for i, s := range touched {
-			s.deliver()
-			touched[i] = nil
-		}
+		// Every way out delivers what this burst completed. A fail()
+		// that ran between a pop above and its completion found that
+		// request not done and left it, and nobody else would write it:
+		// its client would wait for ever, and its session never end.
+		deliverAll(touched)
 		touched = touched[:0]
 		return live
 	})
-	if err == nil {
+	switch {
+	case bad != nil:
+		p.logger.Warn("bad reply from server", "server", b.server.name, "conn", b.index, "err", bad,
+			"bytes", fmt.Sprintf("%q", sample))
+		err = &badReplyError{server: b.server.name, err: bad}
+	case err == nil:
 		err = net.ErrClosed // stopped by fail or a newer connection
 	}
 	b.fail(gen, err)
+	// The replies framed before a bad one: their clients have them at
+	// once, not when a next request pushes them out.
+	deliverAll(touched)
+}
+
+// deliverAll writes the replies completed for each session of list, and
+// clears list for reuse.
+func deliverAll(list []*session) {
+	for i, s := range list {
+		s.deliver()
+		list[i] = nil
+	}
 }
 
 func addSession(list []*session, s *session) []*session {
@@ -408,8 +462,11 @@ func (b *backendConn) checkPrelude(reply []byte) {
 	}
 }
 
-// fail closes connection generation gen and answers every request queued on
-// it with an error: each request gets exactly one reply.
+// fail takes connection generation gen out of service and answers every
+// request queued on it with an error: each request gets exactly one reply.
+// It never blocks on I/O and never closes the socket itself: it wakes the
+// connection's reader, which closes it (readLoop). So it is safe to call
+// from anywhere, a read callback included.
 func (b *backendConn) fail(gen uint64, cause error) {
 	b.mu.Lock()
 	if b.gen != gen || b.state == stateIdle {
@@ -427,7 +484,11 @@ func (b *backendConn) fail(gen uint64, cause error) {
 	c.inQueue, c.inQueueBytes, c.outQueue, c.outQueueBytes = 0, 0, 0, 0
 	b.mu.Unlock()
 	if conn != nil {
-		conn.Close()
+		// Wake the reader, which closes the socket as it returns, and a
+		// writer blocked on a full socket. Not Close here: Close waits
+		// until every read on the socket has returned, and fail may run
+		// on a goroutine that a read callback is waiting for.
+		_ = conn.SetDeadline(time.Now())
 	}
 	p := b.server.pool
 	msg := errorText(cause)
@@ -487,7 +548,12 @@ var errTimedOut = syscall.ETIMEDOUT
 // "Connection refused", "Connection timed out".
 func errorText(err error) string {
 	var errno syscall.Errno
+	var bad *badReplyError
 	switch {
+	case errors.As(err, &bad):
+		// twemproxy answers a reply it cannot parse with EINVAL's text;
+		// the reason follows it.
+		return "Invalid argument: " + bad.Error()
 	case errors.As(err, &errno):
 		return capitalize(errno.Error())
 	case errors.Is(err, io.EOF):

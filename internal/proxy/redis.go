@@ -55,6 +55,9 @@ func (p *redisReplyParser) scan(buf []byte, _ *request) (int, error) {
 	if err == resp.ErrIncomplete {
 		return 0, errIncomplete
 	}
+	if pe, ok := err.(*resp.ProtocolError); ok {
+		return 0, errors.New(pe.Msg) // "unknown reply type 't'", without "Protocol error: "
+	}
 	return n, err
 }
 
