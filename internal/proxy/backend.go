@@ -285,14 +285,25 @@ func (b *backendConn) connect(gen uint64) {
 	b.flush()
 }
 
+// maxReplyLine bounds one line of a Redis reply (a status, an error, an
+// integer, a bulk or array header), CRLF included: 64 KiB, the bound Redis
+// itself puts on a line it reads without a length prefix (an inline
+// request, PROTO_INLINE_MAX_SIZE). Replies carry data in bulks, whose size
+// is announced; only a Lua script or a module building a status or error
+// reply on purpose makes a longer line. Without a bound, a server sending
+// bytes without CRLF (another protocol, a broken stream) would be buffered
+// up to max_reply_bytes before the framing error showed. Memcached replies
+// have the same bound (package memcache), their lines being shorter still.
+const maxReplyLine = 64 << 10
+
 // errUnexpectedReply: bytes from a server while no request waits for a
 // reply, such as a second reply to one request. Nothing after them can be
 // trusted to answer the right request.
 var errUnexpectedReply = errors.New("unexpected reply with no request waiting")
 
 // badReplyError closes a server connection whose reply the proxy cannot
-// frame or did not ask for. Clients see it as twemproxy's "Invalid
-// argument", followed by the reason.
+// frame, did not ask for, or will not hold (max_reply_bytes). Clients see
+// it as twemproxy's "Invalid argument", followed by the reason.
 type badReplyError struct {
 	server string
 	err    error // what was wrong, in words a client may see
@@ -304,6 +315,11 @@ func (e *badReplyError) Error() string {
 
 func (e *badReplyError) Unwrap() error { return e.err }
 
+// replyTooLarge is the reason for a reply over max_reply_bytes.
+func replyTooLarge(limit int) error {
+	return fmt.Errorf("reply larger than max_reply_bytes (%d bytes)", limit)
+}
+
 // readLoop reads replies and completes the oldest request in flight with
 // each; after every read burst, each client that got replies is written to
 // once.
@@ -311,16 +327,23 @@ func (e *badReplyError) Unwrap() error { return e.err }
 // The reader owns conn: it closes it when it stops, and nothing else does
 // (see fail). It stops when fail has taken the connection from it, when
 // the server closes it or the read fails, or on a reply that cannot be
-// framed or that no request waits for. In the last cases it returns from
-// its read callback first and only then fails the connection, so that the
-// failure, which answers every request queued on the connection, never
-// runs inside the RawConn.Read that the socket's close would wait for.
+// framed, that no request waits for, or that is larger than
+// max_reply_bytes. In the last cases it returns from its read callback
+// first and only then fails the connection, so that the failure, which
+// answers every request queued on the connection, never runs inside the
+// RawConn.Read that the socket's close would wait for.
 func (b *backendConn) readLoop(conn net.Conn, raw *rawConn, gen uint64) {
 	defer conn.Close()
 	p := b.server.pool
 	parser := p.proto.newReplyParser()
-	buf := make([]byte, p.opts.BufSize)
-	n := 0 // buf[:n] holds the bytes not framed yet (between bursts)
+	small := p.opts.BufSize
+	limit := p.cfg.MaxReplyBytes
+	if limit <= 0 {
+		limit = config.DefaultMaxReplyBytes
+	}
+	buf := make([]byte, small)
+	n := 0    // buf[:n] holds the bytes not framed yet (between bursts)
+	want := 0 // how many bytes the reply at buf[0] needs at least, once known
 	// bad is why the reader stopped on its own, and sample how the bytes
 	// it stopped at began (for the log).
 	var bad error
@@ -328,10 +351,8 @@ func (b *backendConn) readLoop(conn net.Conn, raw *rawConn, gen uint64) {
 	var touched []*session
 	timing := p.timing
 	get := func() []byte {
-		if n == len(buf) {
-			nb := make([]byte, 2*len(buf))
-			copy(nb, buf[:n])
-			buf = nb
+		if want > len(buf) || n == len(buf) {
+			buf = growReadBuf(buf, n, want, limit)
 		}
 		return buf[n:]
 	}
@@ -339,6 +360,7 @@ func (b *backendConn) readLoop(conn net.Conn, raw *rawConn, gen uint64) {
 	err := raw.readLoop(get, put, func(_ []byte, m int) bool {
 		n += m
 		off := 0
+		want = 0
 		var now int64
 		if timing {
 			now = monoNow()
@@ -375,6 +397,12 @@ func (b *backendConn) readLoop(conn net.Conn, raw *rawConn, gen uint64) {
 			}
 			b.mu.Unlock()
 			if perr == errIncomplete {
+				// What the reply needs in all, as far as the parser
+				// knows: exactly its size when it is one bulk or value.
+				want = n - off + parser.need()
+				if want > limit {
+					bad = replyTooLarge(limit)
+				}
 				break
 			}
 			if perr != nil {
@@ -391,7 +419,19 @@ func (b *backendConn) readLoop(conn net.Conn, raw *rawConn, gen uint64) {
 			if timing {
 				b.observe(r, time.Duration(now-r.start))
 			}
-			r.reply = append(r.reply[:0], reply...)
+			if rl > maxKeptReply && 2*rl >= len(buf) {
+				// A large reply that fills most of the buffer: hand the
+				// buffer over instead of copying it (a request drops a
+				// reply buffer this large when it is recycled anyway),
+				// and go on in a new one with what follows.
+				r.reply = reply
+				rest := n - off
+				nb := make([]byte, max(small, rest))
+				copy(nb, buf[off:n])
+				buf, n, off = nb, rest, 0
+			} else {
+				r.reply = append(r.reply[:0], reply...)
+			}
 			if r.sess.complete(r) {
 				touched = addSession(touched, r.sess)
 			}
@@ -407,10 +447,12 @@ func (b *backendConn) readLoop(conn net.Conn, raw *rawConn, gen uint64) {
 		if live {
 			copy(buf, buf[off:n])
 			n -= off
-			if n == 0 && len(buf) > 4*p.opts.BufSize {
+			if len(buf) > 4*small && n <= small && want <= small {
 				// A huge reply grew the buffer: do not keep it for the
 				// life of the connection.
-				buf = make([]byte, p.opts.BufSize)
+				nb := make([]byte, small)
+				copy(nb, buf[:n])
+				buf = nb
 			}
 		}
 		// Every way out delivers what this burst completed. A fail()
@@ -442,6 +484,25 @@ func deliverAll(list []*session) {
 		s.deliver()
 		list[i] = nil
 	}
+}
+
+// growReadBuf returns a larger buffer holding buf[:n]. When the parser
+// knows how large the reply being read is (want: exactly its size for a
+// bulk or a memcached value), the buffer grows to that at once, with one
+// allocation and no doubling past it: a 64 MB value costs 64 MB. Otherwise
+// (an array of many elements, a line) it doubles, by a quarter once past
+// 1 MiB, so that a large reply of unknown size is copied a few times at
+// most and never held in a buffer much larger than itself. It never grows
+// past limit (max_reply_bytes) on a guess.
+func growReadBuf(buf []byte, n, want, limit int) []byte {
+	size := 2 * len(buf)
+	if len(buf) >= 1<<20 {
+		size = len(buf) + len(buf)/4
+	}
+	size = max(min(size, limit), want, n+1)
+	nb := make([]byte, size)
+	copy(nb, buf[:n])
+	return nb
 }
 
 func addSession(list []*session, s *session) []*session {

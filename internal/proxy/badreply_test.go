@@ -8,11 +8,14 @@ package proxy
 // proxy holds no more descriptors or goroutines than before.
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,6 +23,7 @@ import (
 
 	"github.com/shardproxy/shardproxy/internal/memcache"
 	"github.com/shardproxy/shardproxy/internal/resp"
+	"github.com/shardproxy/shardproxy/internal/testutil"
 )
 
 // badReplyWithin is how soon the replies must come: at once, with room
@@ -154,7 +158,7 @@ func randomBinary() []byte {
 // expectation for random bytes, checked to be a framing error.
 func redisWhat(t *testing.T, reply []byte) string {
 	t.Helper()
-	var s resp.ReplyScanner
+	s := resp.ReplyScanner{MaxLine: maxReplyLine}
 	_, err := s.Scan(reply)
 	var pe *resp.ProtocolError
 	if !errors.As(err, &pe) {
@@ -295,4 +299,159 @@ func runBadShapeWith(t *testing.T, p *badProto, sh badShape, events int, extra s
 		t.Errorf("server_err %v, want %d", serverErr, events)
 	}
 	faultWaitLeaks(t, fmt.Sprintf("after %d bad replies", events), goroutines+2, sockets+2)
+}
+
+// TestReplyLimits: a reply that never ends, or is larger than
+// max_reply_bytes, fails its request when the limit is crossed, and the
+// proxy's memory stays bounded by the limit meanwhile.
+func TestReplyLimits(t *testing.T) {
+	const limit = 1 << 20
+	extra := fmt.Sprintf("  max_reply_bytes: %d\n", limit)
+	tooLarge := fmt.Sprintf("reply larger than max_reply_bytes (%d bytes)", limit)
+	chunk := func(unit string) []byte { return bytes.Repeat([]byte(unit), (64<<10)/len(unit)) }
+	// With the buffer doubling up to the limit, an event allocates about
+	// twice the limit; without a limit it would be what the server sent.
+	bounded := func(most *uint64) func(t *testing.T, allocated uint64) {
+		return func(t *testing.T, allocated uint64) {
+			t.Helper()
+			*most = max(*most, allocated)
+			if allocated > 4*limit {
+				t.Fatalf("%d bytes allocated while failing one endless reply, limit %d", allocated, limit)
+			}
+		}
+	}
+	const events = 20
+	cases := []struct {
+		p     *badProto
+		shape badShape
+	}{
+		{badRedis, badShape{"endless bulk", fakeReply{data: []byte("$1000000000\r\n"), stream: chunk("x")}, tooLarge}},
+		{badRedis, badShape{"bulk over the limit", fakeReply{data: []byte("$1048577\r\n"), stream: chunk("x")}, tooLarge}},
+		{badRedis, badShape{"endless array", fakeReply{data: []byte("*1000000000\r\n"), stream: chunk("$3\r\nabc\r\n")}, tooLarge}},
+		{badRedis, badShape{"endless line", fakeReply{data: []byte("+"), stream: chunk("x")}, "line too long in reply"}},
+		{badMemcache, badShape{"endless value", fakeReply{data: []byte("VALUE bad 0 1000000000\r\n"), stream: chunk("x")}, tooLarge}},
+		{badMemcache, badShape{"endless values", fakeReply{data: []byte("VALUE bad 0 3\r\nabc\r\n"), stream: chunk("VALUE bad 0 3\r\nabc\r\n")}, tooLarge}},
+		{badMemcache, badShape{"endless line", fakeReply{data: []byte("VALUE "), stream: chunk("x")}, "reply line too long"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.p.name+"/"+tc.shape.name, func(t *testing.T) {
+			var most uint64
+			runBadShapeWith(t, tc.p, tc.shape, events, extra, bounded(&most))
+			t.Logf("at most %.2f MiB allocated in an event", float64(most)/(1<<20))
+		})
+	}
+}
+
+// TestReplyJustUnderLimit: a value that fits max_reply_bytes passes.
+func TestReplyJustUnderLimit(t *testing.T) {
+	const limit = 1 << 20
+	value := strings.Repeat("v", limit-32)
+	for _, p := range []*badProto{badRedis, badMemcache} {
+		t.Run(p.name, func(t *testing.T) {
+			var reply string
+			if p == badRedis {
+				reply = fmt.Sprintf("$%d\r\n%s\r\n", len(value), value)
+			} else {
+				reply = fmt.Sprintf("VALUE good 0 %d\r\n%s\r\nEND\r\n", len(value), value)
+			}
+			f := startFakeServer(t, p.parse, func(string) fakeReply { return fakeReply{data: []byte(reply)} })
+			_, addr := p.pool(t, fmt.Sprintf("  max_reply_bytes: %d\n", limit), f.addr)
+			c := dialRaw(t, addr)
+			for range 3 {
+				c.send(p.goodReq)
+				if got := p.read(t, c); got != reply {
+					t.Fatalf("got %d bytes (%.40q...), want the %d-byte reply", len(got), got, len(reply))
+				}
+			}
+		})
+	}
+}
+
+// TestLargeValueHeldOnce: a 64 MiB value from a real redis-server passes
+// through the proxy with one buffer of its size: the reader's buffer
+// grows to the announced size at once (no doubling), and that buffer is
+// handed to the request and then to the client's write without a copy.
+func TestLargeValueHeldOnce(t *testing.T) {
+	const size = 64 << 20
+	srv := testutil.StartRedis(t)
+	_, addr := redisPool(t, "", srv)
+
+	// Store the value straight into redis-server, from one small buffer.
+	direct := srv.Dial(t)
+	_ = direct.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := fmt.Fprintf(direct, "*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$%d\r\n", size); err != nil {
+		t.Fatal(err)
+	}
+	piece := bytes.Repeat([]byte("0123456789abcdef"), (1<<20)/16)
+	for range size / len(piece) {
+		if _, err := direct.Write(piece); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := io.WriteString(direct, "\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	ok := make([]byte, 5)
+	if _, err := io.ReadFull(direct, ok); err != nil || string(ok) != "+OK\r\n" {
+		t.Fatalf("SET: %q %v", ok, err)
+	}
+	direct.Close()
+
+	c := dialRaw(t, addr)
+	if got := c.roundTrip(cmd("GET", "small")); got != "$-1\r\n" {
+		t.Fatalf("GET small: %q", got)
+	}
+	runtime.GC()
+	debug.FreeOSMemory()
+	resetPeak := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+	rssBefore := procStatusKB(t, "VmRSS")
+	var mem runtime.MemStats
+	runtime.ReadMemStats(&mem)
+	allocBefore := mem.TotalAlloc
+
+	c.send(cmd("GET", "big"))
+	_ = c.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	header, err := c.r.ReadString('\n')
+	if err != nil || header != fmt.Sprintf("$%d\r\n", size) {
+		t.Fatalf("GET big: header %q, %v", header, err)
+	}
+	if n, err := io.CopyN(io.Discard, c.r, size+2); err != nil {
+		t.Fatalf("GET big: %d bytes of the value, %v", n, err)
+	}
+
+	runtime.ReadMemStats(&mem)
+	allocated := mem.TotalAlloc - allocBefore
+	t.Logf("allocated %.1f MiB for a %d MiB value", float64(allocated)/(1<<20), size>>20)
+	if allocated > size*12/10 {
+		t.Errorf("allocated %d bytes while a %d-byte value passed: more than 1.2 times its size", allocated, size)
+	}
+	if resetPeak && !raceEnabled() {
+		// The race detector shadows every byte touched: RSS means
+		// nothing under it.
+		peak := procStatusKB(t, "VmHWM")
+		t.Logf("peak RSS %d KiB over %d KiB before", peak-rssBefore, rssBefore)
+		if grew := (peak - rssBefore) << 10; grew > size*12/10 {
+			t.Errorf("peak RSS grew by %d bytes while a %d-byte value passed", grew, size)
+		}
+	}
+}
+
+// procStatusKB reads a "kB" field of /proc/self/status.
+func procStatusKB(t *testing.T, field string) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
+			if err != nil {
+				t.Fatalf("%s: %q", field, line)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no %s in /proc/self/status", field)
+	return 0
 }

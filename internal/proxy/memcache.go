@@ -69,6 +69,8 @@ func (p *memcacheReplyParser) scan(buf []byte, head *request) (int, error) {
 	return n, nil
 }
 
+func (p *memcacheReplyParser) need() int { return p.sc.Need() }
+
 var (
 	replyEnd = []byte("END\r\n")
 	replyMN  = []byte("MN\r\n")

@@ -48,7 +48,9 @@ func (rp *redisProtocol) appendError(dst []byte, msg string) []byte {
 
 type redisReplyParser struct{ sc resp.ReplyScanner }
 
-func (rp *redisProtocol) newReplyParser() replyParser { return &redisReplyParser{} }
+func (rp *redisProtocol) newReplyParser() replyParser {
+	return &redisReplyParser{sc: resp.ReplyScanner{MaxLine: maxReplyLine}}
+}
 
 func (p *redisReplyParser) scan(buf []byte, _ *request) (int, error) {
 	n, err := p.sc.Scan(buf)
@@ -60,6 +62,8 @@ func (p *redisReplyParser) scan(buf []byte, _ *request) (int, error) {
 	}
 	return n, err
 }
+
+func (p *redisReplyParser) need() int { return p.sc.Need() }
 
 // handle parses and dispatches every complete request in data.
 func (rp *redisProtocol) handle(s *session, data []byte) int {

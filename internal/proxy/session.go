@@ -63,6 +63,10 @@ type session struct {
 	broken  bool   // the client connection failed; replies are dropped
 	closing bool   // no more requests will be read
 
+	// outIsReply says out is a large reply's own buffer, taken over
+	// rather than copied (see collect): nothing is appended to it.
+	outIsReply bool
+
 	draining atomic.Bool // the pool is shutting down: stop at a request boundary
 }
 
@@ -312,38 +316,62 @@ func (s *session) settle(p *request) bool {
 // output and writes them, unless a write is already under way (its writer
 // picks them up). It never blocks on the client.
 func (s *session) deliver() {
-	s.mu.Lock()
+	for {
+		s.mu.Lock()
+		s.collect()
+		if s.broken {
+			s.out = s.out[:0]
+			s.outIsReply = false
+			s.mu.Unlock()
+			return
+		}
+		if s.writing || len(s.out) == 0 {
+			s.mu.Unlock()
+			return
+		}
+		s.writing = true
+		out := s.out
+		// The spare becomes the new output buffer and is no longer spare:
+		// leaving it there would let wrote() hand back memory still being
+		// written to the client.
+		s.out, s.spare, s.outIsReply = s.spare[:0], nil, false
+		s.mu.Unlock()
+
+		n, err := s.raw.tryWrite(out)
+		if err == nil && n < len(out) {
+			go s.finishWrite(out, n)
+			return
+		}
+		if !s.wrote(out, err) {
+			return
+		}
+	}
+}
+
+// collect moves the finished replies at the head of the queue to the
+// output. A reply larger than maxKeptReply is not copied: its buffer
+// becomes the output by itself (after what is already there has been
+// written), so a large value is held once while it passes through the
+// proxy, not once per copy. s.mu must be held.
+func (s *session) collect() {
 	for r := s.queue.peek(); r != nil && r.done; r = s.queue.peek() {
-		s.queue.pop()
-		if !s.broken && !r.silent {
+		switch {
+		case s.broken || r.silent:
+			// Nobody reads it.
+		case s.outIsReply:
+			return // nothing is appended to a large reply's own buffer
+		case len(r.reply) > maxKeptReply:
+			if len(s.out) > 0 {
+				return // the write of out comes back for it (wrote)
+			}
+			s.out, r.reply, s.outIsReply = r.reply, nil, true
+		default:
 			s.out = append(s.out, r.reply...)
 		}
+		s.queue.pop()
 		s.recycle(r)
 		s.cond.Broadcast()
 	}
-	if s.broken {
-		s.out = s.out[:0]
-		s.mu.Unlock()
-		return
-	}
-	if s.writing || len(s.out) == 0 {
-		s.mu.Unlock()
-		return
-	}
-	s.writing = true
-	out := s.out
-	// The spare becomes the new output buffer and is no longer spare:
-	// leaving it there would let wrote() hand back memory still being
-	// written to the client.
-	s.out, s.spare = s.spare[:0], nil
-	s.mu.Unlock()
-
-	n, err := s.raw.tryWrite(out)
-	if err == nil && n < len(out) {
-		go s.finishWrite(out, n)
-		return
-	}
-	s.wrote(out, err)
 }
 
 // finishWrite completes a write the socket would not take at once, then
@@ -352,22 +380,28 @@ func (s *session) finishWrite(out []byte, done int) {
 	_, err := s.conn.Write(out[done:])
 	for err == nil {
 		s.mu.Lock()
-		if len(s.out) == 0 {
+		s.collect()
+		if len(s.out) == 0 || s.broken {
 			s.mu.Unlock()
 			break
 		}
 		next := s.out
-		s.out = out[:0]
+		s.out, s.outIsReply = out[:0], false
+		if cap(out) > maxKeptReply {
+			s.out = nil // a large reply's buffer, or grown by one: let it go
+		}
 		s.mu.Unlock()
 		out = next
 		_, err = s.conn.Write(out)
 	}
-	s.wrote(out, err)
+	if s.wrote(out, err) {
+		s.deliver()
+	}
 }
 
-// wrote ends a write: the buffer becomes the spare, and any replies that
-// arrived during the write are written next.
-func (s *session) wrote(out []byte, err error) {
+// wrote ends a write: the buffer becomes the spare, and it reports whether
+// replies that arrived during the write are to be written next.
+func (s *session) wrote(out []byte, err error) (more bool) {
 	s.mu.Lock()
 	if cap(out) <= maxKeptReply && s.spare == nil {
 		s.spare = out[:0]
@@ -375,9 +409,13 @@ func (s *session) wrote(out []byte, err error) {
 	if err != nil {
 		s.broken = true
 		s.out = s.out[:0]
+		s.outIsReply = false
 	}
 	s.writing = false
-	more := len(s.out) > 0 && !s.broken
+	if !s.broken {
+		head := s.queue.peek()
+		more = len(s.out) > 0 || head != nil && head.done
+	}
 	s.cond.Broadcast()
 	s.mu.Unlock()
 	if err != nil {
@@ -386,11 +424,8 @@ func (s *session) wrote(out []byte, err error) {
 		// run inside the reader's own RawConn.Read callback, and Close
 		// waits for that read to end.
 		_ = s.conn.SetReadDeadline(time.Now())
-		return
 	}
-	if more {
-		s.deliver()
-	}
+	return more
 }
 
 // abort cuts the client off when shutdown's deadline has passed: the
@@ -403,6 +438,7 @@ func (s *session) abort() {
 	s.mu.Lock()
 	s.broken = true
 	s.out = s.out[:0]
+	s.outIsReply = false
 	s.cond.Broadcast()
 	s.mu.Unlock()
 	_ = s.conn.SetDeadline(time.Now())
