@@ -3,13 +3,11 @@
 GO          ?= go
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0-dev)
 LDFLAGS     := -X main.version=$(VERSION)
-GOBIN       := $(shell $(GO) env GOPATH)/bin
-STATICCHECK := $(GOBIN)/staticcheck
-STATICCHECK_VERSION := 2026.2.2
 FUZZTIME    ?= 60s
-export PATH := $(PATH):$(GOBIN):/usr/sbin:/sbin
+# Debian installs nutcracker in /usr/sbin, not on every user's PATH.
+export PATH := $(PATH):/usr/sbin:/sbin
 
-.PHONY: bench-stats all build test lint vet staticcheck fmt-check demo fuzz vectors bench deps-test deps-demo deps-bench clean
+.PHONY: bench-stats all build test lint vet staticcheck fmt-check demo fuzz vectors bench deps-test deps-demo deps-bench deps-vectors fresh-check clean
 
 all: build
 
@@ -30,12 +28,11 @@ vet:
 	$(GO) vet ./...
 	$(GO) vet -tags placementgen ./internal/hashkit/
 
-staticcheck: $(STATICCHECK)
-	$(STATICCHECK) ./...
-	$(STATICCHECK) -tags placementgen ./internal/hashkit/
-
-$(STATICCHECK):
-	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+# staticcheck is a tool of the module (go.mod's tool line): its version is
+# pinned there and `go tool` builds it; nothing is installed.
+staticcheck:
+	$(GO) tool staticcheck ./...
+	$(GO) tool staticcheck -tags placementgen ./internal/hashkit/
 
 deps-test:
 	@scripts/install-deps.sh test
@@ -45,6 +42,17 @@ deps-demo:
 
 deps-bench:
 	@scripts/install-deps.sh bench
+
+deps-vectors:
+	@scripts/install-deps.sh vectors
+
+# The clean-room check: the README's two commands (make demo, make test) in
+# a throw-away Debian root made with debootstrap, with none of the programs
+# of scripts/programs.txt, no GOPATH and no Go build cache; only the Go
+# toolchain is bind-mounted from this machine. Needs root; ~15 minutes.
+fresh-check:
+	@scripts/install-deps.sh fresh
+	@scripts/fresh-check.sh
 
 # Starts 3 redis-server and 2 memcached on loopback, then shardproxy in the
 # foreground with conf/demo.yml; Ctrl-C stops everything it started.
@@ -68,7 +76,7 @@ fuzz:
 
 # Regenerates internal/hashkit/testdata/nutcracker/ from the real nutcracker
 # over real redis-server and memcached (~15 s).
-vectors: deps-test
+vectors: deps-vectors
 	$(GO) test -tags placementgen -run TestGeneratePlacementVectors -count=1 ./internal/hashkit/
 
 clean:

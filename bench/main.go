@@ -77,7 +77,7 @@ func main() {
 	var redisPIDs []int
 	for range 2 {
 		port := freePort()
-		cmd := start("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
+		cmd := start(lookPath("redis-server"), "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
 			"--appendonly", "no", "--dir", dir, "--protected-mode", "no")
 		redisPorts = append(redisPorts, port)
 		redisPIDs = append(redisPIDs, cmd.Process.Pid)
@@ -194,7 +194,7 @@ func main() {
 		if os.Geteuid() == 0 {
 			args = append(args, "-u", "root")
 		}
-		cmd := start("memcached", args...)
+		cmd := start(lookPath("memcached"), args...)
 		mcPorts = append(mcPorts, port)
 		mcPIDs = append(mcPIDs, cmd.Process.Pid)
 		waitPort(port)
@@ -282,7 +282,7 @@ func runOne(tg target, w workload, n int, redisPIDs []int) sample {
 	args = append(args, w.args...)
 	p0 := cpuNanos(tg.pid)
 	r0 := cpuNanos(redisPIDs...)
-	out, err := exec.Command("redis-benchmark", args...).Output()
+	out, err := exec.Command(lookPath("redis-benchmark"), args...).Output()
 	if err != nil {
 		log.Fatalf("redis-benchmark %v: %v\n%s", args, err, out)
 	}
@@ -432,6 +432,9 @@ func waitPort(port int) {
 	log.Fatalf("nothing listens on port %d", port)
 }
 
+// lookPath finds a program of scripts/programs.txt (make bench installs
+// that list's bench group), in PATH or in the sbin directories where Debian
+// puts nutcracker.
 func lookPath(name string) string {
 	for _, dir := range []string{"", "/usr/sbin/", "/sbin/"} {
 		if p, err := exec.LookPath(dir + name); err == nil {

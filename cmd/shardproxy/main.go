@@ -20,6 +20,7 @@ import (
 	"github.com/shardproxy/shardproxy/internal/config"
 	"github.com/shardproxy/shardproxy/internal/logging"
 	"github.com/shardproxy/shardproxy/internal/proxy"
+	"github.com/shardproxy/shardproxy/internal/segv"
 	"github.com/shardproxy/shardproxy/internal/stats"
 )
 
@@ -120,6 +121,9 @@ func run(args []string, stderr io.Writer) int {
 	undo = append(undo, func() { logFile.Close() })
 	verbosity := logging.NewVerbosity(opts.verbosity)
 	logger := logging.NewLogger(logFile, verbosity)
+	// kill -SEGV: logged, then a death by SIGSEGV with a core, as nutcracker.
+	stopSegv := segv.Handle(logger)
+	defer stopSegv()
 
 	if opts.pidFile != "" {
 		if err := writePidFile(opts.pidFile); err != nil {

@@ -7,7 +7,10 @@
 //   - ParseRequest reads one client request into a reusable Request and
 //     checks it exactly as memcached 1.6.18 does (proto_text.c), so that a
 //     malformed request gets memcached's own reply, and the proxy knows how
-//     many bytes memcached would skip to read the next command.
+//     many bytes memcached would skip to read the next command. A request
+//     in memcached's binary protocol is recognised by its first byte and
+//     refused with a binary error response (ErrBinaryProtocol,
+//     AppendBinaryError).
 //   - ReplyScanner finds where one server reply ends, given the command it
 //     answers, without building it; ValueBlocks and IsErrorReply look
 //     inside the retrieval replies the proxy merges.

@@ -25,6 +25,10 @@ var (
 	// ErrLineTooLong: a command line longer than MaxLineLen (MaxGetLineLen
 	// for get and gets); the connection has to be closed.
 	ErrLineTooLong = errors.New("memcache: line too long")
+	// ErrBinaryProtocol: a request in memcached's binary protocol, which
+	// the proxy does not serve; the connection has to be closed, after a
+	// binary error response (see AppendBinaryError).
+	ErrBinaryProtocol = errors.New("memcache: binary protocol request")
 	// ErrBadReply: a server reply that cannot be framed; the server
 	// connection has to be closed.
 	ErrBadReply = errors.New("memcache: malformed reply")
@@ -44,7 +48,8 @@ type ProtocolError struct {
 	// Reply is memcached's answer without "\r\n", e.g. "ERROR",
 	// "CLIENT_ERROR bad command line format" or "CLIENT_ERROR bad data
 	// chunk". With Close it is the proxy's own message (memcached closes
-	// without a word): "CLIENT_ERROR line too long".
+	// without a word): "CLIENT_ERROR line too long". For ErrBinaryProtocol
+	// it is the body of the binary error response AppendReply makes.
 	Reply string
 	// Skip is how many bytes memcached consumes before it reads the next
 	// command: the bad line, plus for a storage command the data block it
@@ -60,8 +65,13 @@ type ProtocolError struct {
 	// Close is set when the stream cannot be resynchronised.
 	Close bool
 	// Err is the kind of error: ErrUnknownCommand, ErrTokenCount,
-	// ErrBadCommand, ErrBadDataChunk, ErrLineTooLong or ErrBadReply.
+	// ErrBadCommand, ErrBadDataChunk, ErrLineTooLong, ErrBinaryProtocol or
+	// ErrBadReply.
 	Err error
+
+	// binaryHeader is the request's header, for ErrBinaryProtocol: the
+	// response echoes its opcode and opaque.
+	binaryHeader [BinaryHeaderLen]byte
 }
 
 func (e *ProtocolError) Error() string { return e.Err.Error() + ": " + e.Reply }
@@ -70,10 +80,14 @@ func (e *ProtocolError) Error() string { return e.Err.Error() + ": " + e.Reply }
 func (e *ProtocolError) Unwrap() error { return e.Err }
 
 // AppendReply appends the line to send the client, "<Reply>\r\n", or
-// nothing when memcached would stay silent (Noreply).
+// nothing when memcached would stay silent (Noreply); for a binary request
+// (ErrBinaryProtocol), a binary error response with Reply as its body.
 func (e *ProtocolError) AppendReply(dst []byte) []byte {
 	if e.Noreply {
 		return dst
+	}
+	if e.Err == ErrBinaryProtocol {
+		return AppendBinaryError(dst, e.binaryHeader[:], e.Reply)
 	}
 	return AppendLine(dst, e.Reply)
 }

@@ -13,6 +13,8 @@ func FuzzParseRequest(f *testing.F) {
 		}
 	}
 	f.Add([]byte("get a b\r\nset k 0 0 1 noreply\r\nx\r\nms eA== 2 b q T1\r\nhi\r\nmg k v q\r\nbogus\r\n"), uint16(17))
+	// A binary request after text ones, cut inside its header.
+	f.Add([]byte("get a\r\nmn\r\n"+binRequest(0x01, "k", 0x0a0d0a0d)+"extras and value"), uint16(20))
 	f.Fuzz(func(t *testing.T, data []byte, cut uint16) {
 		// One buffer, request after request.
 		var req Request
@@ -32,6 +34,14 @@ func FuzzParseRequest(f *testing.F) {
 			case errors.As(err, &pe):
 				if n != 0 || pe.Reply == "" || (pe.Close != (pe.Skip == 0)) {
 					t.Fatalf("bad error %+v (n=%d)", pe, n)
+				}
+				if errors.Is(err, ErrBinaryProtocol) {
+					// The response echoes the request's opcode and opaque.
+					r := pe.AppendReply(nil)
+					if !pe.Close || buf[0] != BinaryRequestMagic || len(r) != BinaryHeaderLen+len(pe.Reply) ||
+						r[0] != BinaryResponseMagic || r[1] != buf[1] || string(r[12:16]) != string(buf[12:16]) {
+						t.Fatalf("binary request %q: error %+v, response %q", buf[:min(len(buf), BinaryHeaderLen)], pe, r)
+					}
 				}
 				if pe.Close || pe.Skip > len(buf) {
 					buf = nil

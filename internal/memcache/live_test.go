@@ -390,3 +390,22 @@ func TestLiveReplies(t *testing.T) {
 		})
 	}
 }
+
+// TestLiveBinaryError holds AppendBinaryError to memcached's own layout:
+// memcached answers a binary request with an opcode it does not know with
+// status 0x0081 and the body "Unknown command"; with that body,
+// AppendBinaryError must produce the same bytes.
+func TestLiveBinaryError(t *testing.T) {
+	srv := testutil.StartMemcached(t)
+	for _, opaque := range []uint32{0xdeadbeef, 10, 0} {
+		in := []byte(binRequest(0xfe, "", opaque))
+		want := AppendBinaryError(nil, in, "Unknown command")
+		c := dialLive(t, srv.Addr)
+		c.send(in)
+		for len(c.buf) < len(want) && c.more(2*time.Second) {
+		}
+		if string(c.buf) != string(want) {
+			t.Fatalf("opaque %#x: memcached answered\n%q\nAppendBinaryError makes\n%q", opaque, c.buf, want)
+		}
+	}
+}

@@ -102,10 +102,24 @@ type span struct{ off, end int }
 // memcached; bytes from a NUL to the end of the line are ignored, as
 // memcached's tokenizer stops at the NUL. An empty line is
 // ErrUnknownCommand ("ERROR"), as in memcached.
+//
+// A request that starts with BinaryRequestMagic (0x80) is in memcached's
+// binary protocol: once its 24-byte header has arrived, ParseRequest
+// returns a *ProtocolError for ErrBinaryProtocol with Close, whose reply
+// is a binary error response. memcached picks the protocol once per
+// connection, from its first byte; the parser looks at the first byte of
+// every request, having no notion of a connection. The two differ only
+// where memcached would take the bytes after a malformed request for a
+// text command line starting with 0x80, which it answers "ERROR": the
+// client has lost track of its replies by then, and a close serves it
+// better.
 func ParseRequest(buf []byte, req *Request) (n int, err error) {
 	req.need = 0
 	if !req.pending {
 		req.clearFields()
+		if len(buf) > 0 && buf[0] == BinaryRequestMagic {
+			return 0, req.binaryRequest(buf)
+		}
 		end, err := req.findLine(buf)
 		if err != nil {
 			return 0, err
@@ -141,7 +155,8 @@ func ParseRequest(buf []byte, req *Request) (n int, err error) {
 // bytes must be appended before ParseRequest can complete the request or
 // make progress: the rest of the data block once the command line is read
 // (a caller can size one read by it, or refuse a block larger than it
-// wants to buffer), else 1. It returns 0 when no request is in progress.
+// wants to buffer), the rest of a binary request's 24-byte header, else 1.
+// It returns 0 when no request is in progress.
 func (req *Request) Need() int { return req.need }
 
 // DecodedKey returns the key memcached stores for the request, which is

@@ -330,6 +330,19 @@ func requestCases() []requestCase {
 		{name: "extstore no args", in: "extstore\r\n", want: []string{e("ERROR", 10)}},
 		{name: "watch", in: "watch\r\n", want: []string{"watch"}, noLive: true},
 		{name: "refresh_certs", in: "refresh_certs\r\n", want: []string{"refresh_certs"}},
+
+		// The binary protocol: refused once the header is in, then the
+		// connection is closed; see TestBinaryProtocol for the response.
+		// memcached would serve these (it picks the protocol from a
+		// connection's first byte), so they are not live.
+		{name: "binary get", in: binGet, want: []string{e(replyBinaryProtocol, 0, "close")}, left: n(binGet), noLive: true},
+		{name: "binary header only", in: binGet[:BinaryHeaderLen], want: []string{e(replyBinaryProtocol, 0, "close")}, left: BinaryHeaderLen, noLive: true},
+		{name: "binary header incomplete", in: binGet[:BinaryHeaderLen-1], left: BinaryHeaderLen - 1, noLive: true},
+		{name: "binary magic alone", in: "\x80", left: 1, noLive: true},
+		{name: "get then binary", in: "get a\r\n" + binGet, want: []string{`get keys=["a"]`, e(replyBinaryProtocol, 0, "close")}, left: n(binGet), noLive: true},
+		{name: "binary after a bad line", in: "set k 0 0 -1\r\n" + binGet, want: []string{e(bad, 14), e(replyBinaryProtocol, 0, "close")}, left: n(binGet), noLive: true},
+		{name: "binary magic not first", in: " \x80\r\n", want: []string{e("ERROR", 4)}},
+		{name: "binary magic in a key", in: "get \x80\r\n", want: []string{`get keys=["\x80"]`}},
 	}
 }
 

@@ -384,6 +384,15 @@ func (b *backendConn) readLoop(conn net.Conn, raw *rawConn, gen uint64) {
 				break
 			}
 			rl, perr := parser.scan(buf[off:n], r)
+			if perr == nil && r.skip > 0 {
+				// A reply before the request's own (a transaction's
+				// +OK and +QUEUED): dropped.
+				r.skip--
+				b.replies++
+				b.mu.Unlock()
+				off += rl
+				continue
+			}
 			if perr == nil {
 				b.inflight.pop()
 				b.replies++

@@ -97,7 +97,10 @@ func (mp *memcacheProtocol) handle(s *session, data []byte) int {
 		var pe *memcache.ProtocolError
 		if errors.As(err, &pe) {
 			// memcached's own reply; the connection goes on unless the
-			// stream cannot be trusted any more.
+			// stream cannot be trusted any more: a line too long, or a
+			// request in the binary protocol, whose reply is a binary
+			// error response. Either way the replies to the requests
+			// before it go first: this one is queued behind them.
 			r := s.newRequest()
 			s.reply(r, pe.AppendReply(r.reply[:0]))
 			if pe.Close {

@@ -18,7 +18,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/url"
-	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
@@ -924,19 +923,6 @@ func TestMemcacheClientLargeValues(t *testing.T) {
 	f.checkBackends(t, want, []string{keys[0]})
 }
 
-// libmemcachedTool finds a program of libmemcached-tools: Debian prefixes
-// their names with "memc" (memcslap), upstream and other distributions do
-// not (memslap); a missing one fails the test, naming the package.
-func libmemcachedTool(t *testing.T, names ...string) string {
-	t.Helper()
-	for _, name := range names {
-		if path, err := exec.LookPath(name); err == nil {
-			return path
-		}
-	}
-	return testutil.Binary(t, names[0], "libmemcached-tools")
-}
-
 // memslapSummary is the line memcslap prints after a test: how many
 // requests succeeded (for get and mget, how many keys it found).
 var (
@@ -951,7 +937,7 @@ var (
 // the value it wrote (the key repeated to a length of 50 to 5000 bytes).
 func TestMemcacheClientMemcslap(t *testing.T) {
 	f := newMCFixture(t, startMemcacheds(t, 3))
-	bin := libmemcachedTool(t, "memcslap", "memslap")
+	bin := testutil.Binary(t, "memcslap") // Debian's name for libmemcached's memslap
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	const threads, n = 20, 1000
@@ -1031,7 +1017,7 @@ func TestMemcacheClientMemcslap(t *testing.T) {
 // and a fifth of the values read checked against what it wrote.
 func TestMemcacheClientMemcaslap(t *testing.T) {
 	f := newMCFixture(t, startMemcacheds(t, 3))
-	bin := libmemcachedTool(t, "memcaslap", "memaslap")
+	bin := testutil.Binary(t, "memcaslap") // Debian's name for libmemcached's memaslap
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	const ops = 20000

@@ -1,7 +1,10 @@
 package proxy
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -192,5 +195,92 @@ func TestMemcacheNoreplyFailuresCounted(t *testing.T) {
 	}
 	if got := px.Pools()[0].NoreplyErrors(); got != 2 {
 		t.Errorf("NoreplyErrors = %d, want 2", got)
+	}
+}
+
+// binaryGet is a memcached binary-protocol GET of key (opcode 0x00, as
+// memjs sends it): the 24-byte header, then the key.
+func binaryGet(key string, opaque uint32) string {
+	var h [24]byte
+	h[0] = 0x80
+	binary.BigEndian.PutUint16(h[2:4], uint16(len(key)))
+	binary.BigEndian.PutUint32(h[8:12], uint32(len(key)))
+	binary.BigEndian.PutUint32(h[12:16], opaque)
+	return string(h[:]) + key
+}
+
+// TestMemcacheBinaryProtocolRefused: a binary-protocol client gets a
+// binary error response (status 0x0081, its opaque echoed, a message
+// saying why), after the replies to its earlier requests, and then the
+// proxy's close, at once rather than at the client's timeout.
+func TestMemcacheBinaryProtocolRefused(t *testing.T) {
+	const msg = "shardproxy serves the memcached ASCII and meta protocols only, not the binary protocol"
+	servers := startMemcacheds(t, 1)
+	_, addr := memcachePool(t, "", servers...)
+	c := dialRaw(t, addr)
+	c.send("set a 0 0 1\r\nx\r\n")
+	if got := c.readLine(); got != "STORED\r\n" {
+		t.Fatalf("set: %q", got)
+	}
+
+	for _, tc := range []struct {
+		name   string
+		writes []string // sent with a pause between them
+		before string   // the replies to the text requests before it
+	}{
+		{"binary get", []string{binaryGet("foo", 0xdeadbeef)}, ""},
+		{"text get first, same write", []string{"get a\r\n" + binaryGet("foo", 0xdeadbeef)}, "VALUE a 0 1\r\nx\r\nEND\r\n"},
+		{"header in two writes", []string{"get a\r\nmn\r\n" + binaryGet("foo", 0xdeadbeef)[:10], binaryGet("foo", 0xdeadbeef)[10:]},
+			"VALUE a 0 1\r\nx\r\nEND\r\nMN\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialRaw(t, addr)
+			start := time.Now()
+			for i, w := range tc.writes {
+				if i > 0 {
+					time.Sleep(100 * time.Millisecond)
+				}
+				c.send(w)
+			}
+			_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			got := make([]byte, len(tc.before)+24+len(msg))
+			if n, err := io.ReadFull(c.r, got); err != nil {
+				t.Fatalf("read: %v (got %q)", err, got[:n])
+			}
+			if s := string(got[:len(tc.before)]); s != tc.before {
+				t.Fatalf("replies before the binary request: %q, want %q", s, tc.before)
+			}
+			h := got[len(tc.before) : len(tc.before)+24]
+			want := []byte{
+				0x81,       // response magic
+				0x00,       // the request's opcode (GET)
+				0x00, 0x00, // key length
+				0x00,       // extras length
+				0x00,       // data type
+				0x00, 0x81, // status: unknown command
+				0, 0, 0, byte(len(msg)), // total body length
+				0xde, 0xad, 0xbe, 0xef, // the request's opaque
+				0, 0, 0, 0, 0, 0, 0, 0, // CAS
+			}
+			if string(h) != string(want) {
+				t.Fatalf("response header % x\n           want % x", h, want)
+			}
+			if body := string(got[len(tc.before)+24:]); body != msg {
+				t.Fatalf("message %q", body)
+			}
+			b, err := c.r.ReadByte()
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("after the response: read %q, %v; want the proxy's close (EOF)", b, err)
+			}
+			if d := time.Since(start); d > 3*time.Second {
+				t.Fatalf("closed after %v", d)
+			}
+		})
+	}
+
+	// The first connection, and the pool, are unaffected.
+	c.send("get a\r\n")
+	if got := c.readUntil("END\r\n"); got != "VALUE a 0 1\r\nx\r\nEND\r\n" {
+		t.Fatalf("get on another connection: %q", got)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shardproxy/shardproxy/internal/testutil"
 )
 
 // TestBacklogHonoured checks the listen(2) backlog the pool's `backlog` key
@@ -15,7 +17,7 @@ func TestBacklogHonoured(t *testing.T) {
 	servers := startRedises(t, 1)
 	px, _ := redisPool(t, "  backlog: 77\n", servers...)
 	port := strings.TrimPrefix(px.Pools()[0].Addr().String(), "127.0.0.1:")
-	out, err := exec.Command("ss", "-ltnH", "sport = :"+port).Output()
+	out, err := exec.Command(testutil.Binary(t, "ss"), "-ltnH", "sport = :"+port).Output()
 	if err != nil {
 		t.Fatalf("ss: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/shardproxy/shardproxy/internal/config"
@@ -27,10 +28,12 @@ type Pool struct {
 	proto   protocol
 	prelude [][]byte
 	servers []*server
-	random  bool      // distribution: random (each key anywhere)
-	timing  bool      // measure latency (histograms, slow log)
-	slowlog bool      // slowlog_slower_than is set: keep what the slow log needs
-	bufs    sync.Pool // read buffers of opts.BufSize bytes
+	random  bool       // distribution: random (each key anywhere)
+	timing  bool       // measure latency (histograms, slow log)
+	slowlog bool       // slowlog_slower_than is set: keep what the slow log needs
+	bufs    sync.Pool  // read buffers of opts.BufSize bytes
+	reserve *fdReserve // the process's spare descriptor, shared by every pool
+	refusal []byte     // the reply to a client turned away
 
 	// ring places keys on servers; an ejection publishes a new one.
 	ring   atomic.Pointer[hashkit.Ring]
@@ -44,9 +47,18 @@ type Pool struct {
 	background sync.WaitGroup
 	watcher    *sentinel.Watcher // Sentinel pools; set by startAccepting
 
+	refusals refusalLog // clients refused for want of descriptors, logged at a rate limit
+	// refuseWarned is when the accept goroutine, which owns it, last warned
+	// that it could not refuse clients (no spare descriptor, accept failed).
+	refuseWarned time.Time
+
 	clients  atomic.Int64 // current client connections, for client_connections
 	stats    poolStats
 	sessionN atomic.Uint64
+	// clock is a coarse monotonic clock (monoNow, updated every
+	// halfClosedSweep): CLIENT LIST's idle times when latency is not
+	// measured, without a clock read per request.
+	clock atomic.Int64
 
 	mu        sync.Mutex // guards the fields below
 	ln        net.Listener
@@ -57,14 +69,17 @@ type Pool struct {
 	stopSweep chan struct{}
 }
 
-func newPool(cfg *config.Pool, opts Options) (*Pool, error) {
+func newPool(cfg *config.Pool, opts Options, reserve *fdReserve) (*Pool, error) {
 	p := &Pool{
 		cfg:      cfg,
 		opts:     opts,
+		reserve:  reserve,
 		logger:   opts.Logger.With("pool", cfg.Name),
 		sessions: make(map[*session]struct{}),
 		done:     make(chan struct{}),
 	}
+	p.refusals.logger = p.logger
+	p.clock.Store(monoNow())
 	size := opts.BufSize
 	p.bufs.New = func() any { b := make([]byte, size); return &b }
 	if cfg.Redis {
@@ -73,6 +88,9 @@ func newPool(cfg *config.Pool, opts Options) (*Pool, error) {
 		p.proto = newMemcacheProtocol(p)
 	}
 	p.prelude = p.proto.prelude()
+	// Redis's own words when it is over maxclients: redis-py turns exactly
+	// this reply into a ConnectionError, which its retry logic handles.
+	p.refusal = p.proto.appendError(nil, "max number of clients reached")
 	p.slowlog = cfg.SlowlogSlowerThan >= 0 && opts.SlowLog != nil
 	p.timing = !opts.NoLatency || p.slowlog
 
@@ -114,6 +132,7 @@ type poolStats struct {
 	accepted      atomic.Uint64 // client connections accepted (total_connections)
 	clientEOF     atomic.Uint64 // clients that closed their connection
 	clientErr     atomic.Uint64 // client connections that ended in an error
+	refused       atomic.Uint64 // clients closed at accept: client_connections, out of descriptors
 	serverEjects  atomic.Uint64 // servers ejected from the ring
 	forwardErrors atomic.Uint64 // requests answered with an error because no server could take them
 	fragments     atomic.Uint64 // fragments made by splitting multi-key requests
@@ -219,6 +238,7 @@ func (p *Pool) halfClosedLoop() {
 			return
 		case <-t.C:
 		}
+		p.clock.Store(monoNow())
 		p.mu.Lock()
 		for s := range p.sessions {
 			batch = append(batch, s)
@@ -266,24 +286,79 @@ func (p *Pool) closeListener() {
 	p.acceptWG.Wait()
 }
 
-// acceptLoop accepts clients until the listener is closed. Temporary errors
-// (out of file descriptors) back off instead of spinning.
+// acceptLoop accepts clients until the listener is closed. Out of file
+// descriptors, it turns clients away at once through the spare descriptor
+// (refuseClients); other errors back off instead of spinning.
 func (p *Pool) acceptLoop(ln net.Listener) {
 	defer p.acceptWG.Done()
+	defer p.refusals.stop()
+	var rc syscall.RawConn
+	if sc, ok := ln.(syscall.Conn); ok {
+		rc, _ = sc.SyscallConn()
+	}
 	var backoff time.Duration
 	for {
 		conn, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
+		if err == nil {
+			backoff = 0
+			if p.reserve.missing() {
+				p.reserve.fill()
 			}
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			p.logger.Warn("accept failed", "err", err, "retry_in", backoff)
-			time.Sleep(backoff)
+			p.admit(conn)
 			continue
 		}
-		backoff = 0
-		p.admit(conn)
+		if errors.Is(err, net.ErrClosed) {
+			return
+		}
+		if rc != nil && outOfDescriptors(err) {
+			if !p.refuseClients(rc, err) {
+				return
+			}
+			continue
+		}
+		backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+		p.logger.Warn("accept failed", "err", err, "retry_in", backoff)
+		time.Sleep(backoff)
+	}
+}
+
+// spareRetry is how soon accepting is tried again when the process is out
+// of file descriptors and has no spare to refuse clients with.
+const spareRetry = 20 * time.Millisecond
+
+// refuseClients handles accept's EMFILE or ENFILE (cause): it refuses the
+// client waiting in the listener's queue with the spare descriptor, or,
+// when none waits, waits until one arrives: accept would fail at once
+// again, and there is nobody to serve. No client is left in the kernel's
+// queue for more than spareRetry, and a client that arrives once
+// descriptors are free again is served at once. It returns false when the
+// listener is closed.
+func (p *Pool) refuseClients(rc syscall.RawConn, cause error) bool {
+	res, err := p.reserve.refuse(rc, p.refusal)
+	switch {
+	case errors.Is(err, net.ErrClosed):
+		return false
+	case err != nil:
+		p.warnRefuseFailed("accept failed", err)
+		time.Sleep(spareRetry)
+	case res == refusedOne:
+		p.stats.accepted.Add(1) // total_connections, as at client_connections
+		p.stats.refused.Add(1)
+		p.refusals.add(cause)
+	case res == queueEmpty:
+		waitAcceptable(rc)
+	default: // noSpare
+		p.warnRefuseFailed("out of file descriptors, with no spare to refuse clients with: they wait", cause)
+		time.Sleep(spareRetry)
+	}
+	return true
+}
+
+// warnRefuseFailed logs msg, at most once each refusalLogEvery.
+func (p *Pool) warnRefuseFailed(msg string, err error) {
+	if now := time.Now(); now.Sub(p.refuseWarned) >= refusalLogEvery {
+		p.refuseWarned = now
+		p.logger.Warn(msg, "err", err, "retry_in", spareRetry)
 	}
 }
 
@@ -294,9 +369,10 @@ func (p *Pool) admit(conn net.Conn) {
 	n := p.clients.Add(1)
 	if limit := p.cfg.ClientConnections; limit > 0 && n > int64(limit) {
 		p.clients.Add(-1)
+		p.stats.refused.Add(1)
 		p.logger.Warn("client refused: client_connections reached", "client", conn.RemoteAddr().String(), "limit", limit)
 		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
-		_, _ = conn.Write(p.proto.appendError(nil, "max number of clients reached"))
+		_, _ = conn.Write(p.refusal)
 		conn.Close()
 		return
 	}
@@ -307,6 +383,8 @@ func (p *Pool) admit(conn net.Conn) {
 		conn.Close()
 		return
 	}
+	s.client.created = monoNow()
+	s.client.active.Store(s.client.created)
 	p.mu.Lock()
 	if p.closing {
 		p.mu.Unlock()
@@ -331,7 +409,7 @@ func (p *Pool) admit(conn net.Conn) {
 			p.active.Done()
 		}()
 		err := s.serve()
-		if err == nil || errors.Is(err, io.EOF) {
+		if err == nil || errors.Is(err, io.EOF) || errors.Is(err, errKilled) {
 			p.stats.clientEOF.Add(1)
 		} else {
 			p.stats.clientErr.Add(1)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -28,12 +29,14 @@ type Options struct {
 	NoLatency bool
 
 	started time.Time // set by New
+	runID   string    // set by New: INFO's run_id, 40 random hex digits per process start
 }
 
 // Proxy is a set of pools built from one configuration.
 type Proxy struct {
-	opts  Options
-	pools []*Pool
+	opts    Options
+	pools   []*Pool
+	reserve *fdReserve // the spare descriptor the pools refuse clients with
 
 	mu      sync.Mutex
 	started bool
@@ -48,9 +51,10 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		opts.BufSize = 16384
 	}
 	opts.started = time.Now()
-	p := &Proxy{opts: opts}
+	opts.runID = newRunID()
+	p := &Proxy{opts: opts, reserve: newFDReserve()}
 	for _, pc := range cfg.Pools {
-		pool, err := newPool(pc, opts)
+		pool, err := newPool(pc, opts, p.reserve)
 		if err != nil {
 			return nil, err
 		}
@@ -71,11 +75,15 @@ func (p *Proxy) Start() error {
 	if p.started {
 		return errors.New("proxy already started")
 	}
+	if !p.reserve.fill() {
+		p.opts.Logger.Warn("no spare file descriptor (" + os.DevNull + " cannot be opened): out of descriptors, clients will wait to be accepted instead of being refused at once")
+	}
 	for i, pool := range p.pools {
 		if err := pool.listen(); err != nil {
 			for _, opened := range p.pools[:i] {
 				opened.closeListener()
 			}
+			p.reserve.release()
 			return fmt.Errorf("pool %q: listen on %s: %w", pool.cfg.Name, pool.cfg.Listen, err)
 		}
 	}
@@ -93,6 +101,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	for _, pool := range p.pools {
 		pool.closeListener()
 	}
+	p.reserve.release() // no accept loop is left to use it
 	var err error
 	for _, pool := range p.pools {
 		if e := pool.drain(ctx); e != nil && err == nil {

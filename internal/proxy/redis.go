@@ -13,8 +13,9 @@ import (
 // redisProtocol serves a Redis pool: requests are parsed with package resp
 // and routed by the command table of package rediscmd.
 type redisProtocol struct {
-	pool *Pool
-	auth []byte // redis_auth, or nil
+	pool     *Pool
+	auth     []byte         // redis_auth, or nil
+	versions serverVersions // the servers' redis_version, for INFO
 }
 
 func newRedisProtocol(p *Pool) *redisProtocol {
@@ -65,8 +66,15 @@ func (p *redisReplyParser) scan(buf []byte, _ *request) (int, error) {
 
 func (p *redisReplyParser) need() int { return p.sc.Need() }
 
-// handle parses and dispatches every complete request in data.
+// handle parses and dispatches every complete request in data, then
+// publishes what CLIENT LIST shows of the client (once per read burst).
 func (rp *redisProtocol) handle(s *session, data []byte) int {
+	n := rp.handleRequests(s, data)
+	s.client.publish(s)
+	return n
+}
+
+func (rp *redisProtocol) handleRequests(s *session, data []byte) int {
 	if s.parsed == nil {
 		s.parsed = new(resp.Request) // not before the first request: idle sessions stay small
 	}
@@ -80,6 +88,7 @@ func (rp *redisProtocol) handle(s *session, data []byte) int {
 			// Redis answers a malformed request and closes the connection:
 			// the stream cannot be trusted past it.
 			r := s.newRequest()
+			s.client.silence(r) // CLIENT REPLY OFF silences this one too, as in Redis
 			s.reply(r, resp.AppendError(nil, "ERR "+err.Error()))
 			s.stop = true
 			return len(data)
@@ -106,8 +115,16 @@ var (
 // dispatch routes one request.
 func (rp *redisProtocol) dispatch(s *session, args [][]byte) {
 	r := s.newRequest()
+	s.client.silence(r) // CLIENT REPLY OFF or SKIP
 	cmd, err := rediscmd.Resolve(args)
+	if cmd != nil {
+		s.client.last = cmd
+	}
 	if err != nil {
+		if s.inTx {
+			rp.queueTx(s, r, args, cmd, err)
+			return
+		}
 		rp.refuse(s, r, args, err)
 		return
 	}
@@ -115,8 +132,15 @@ func (rp *redisProtocol) dispatch(s *session, args [][]byte) {
 	if k := cmd.Keys.FirstKey; k > 0 && k < len(args) {
 		s.key = args[k]
 	}
-	if rp.auth != nil && !s.authed && cmd.Name != "auth" && cmd.Name != "quit" {
+	if rp.auth != nil && !s.authed && cmd.Name != "auth" && cmd.Name != "quit" && cmd.Name != "reset" {
+		if s.inTx {
+			s.tx.failed = true
+		}
 		s.reply(r, replyNoAuth)
+		return
+	}
+	if s.inTx {
+		rp.queueTx(s, r, args, cmd, nil)
 		return
 	}
 	switch cmd.Kind {
@@ -127,7 +151,7 @@ func (rp *redisProtocol) dispatch(s *session, args [][]byte) {
 	case rediscmd.SingleKey:
 		rp.single(s, r, cmd, args)
 	case rediscmd.MultiKey:
-		rp.multi(s, r, cmd, args)
+		rp.split(s, r, cmd, args)
 	}
 }
 
@@ -141,8 +165,6 @@ var replyNoAuth = []byte("-NOAUTH Authentication required\r\n")
 func (rp *redisProtocol) refuse(s *session, r *request, args [][]byte, err error) {
 	var msg string
 	switch {
-	case errors.Is(err, rediscmd.ErrUnknownCommand) && len(args) > 0 && rediscmd.Lookup(args[0]) == nil:
-		msg = "ERR unknown or unsupported command '" + printable(args[0]) + "'"
 	case errors.Is(err, rediscmd.ErrUnsupported):
 		msg = strings.Replace(err.Error(), "ERR unsupported command", "ERR unknown or unsupported command", 1)
 	default:
@@ -161,6 +183,10 @@ func printable(b []byte) string {
 
 // local answers the commands the proxy serves itself.
 func (rp *redisProtocol) local(s *session, r *request, cmd *rediscmd.Command, args [][]byte) {
+	if sub, ok := strings.CutPrefix(cmd.Name, "client|"); ok {
+		rp.client(s, r, sub, args) // redis_client.go
+		return
+	}
 	switch cmd.Name {
 	case "ping":
 		if len(args) > 1 {
@@ -177,6 +203,19 @@ func (rp *redisProtocol) local(s *session, r *request, cmd *rediscmd.Command, ar
 		rp.authenticate(s, r, args)
 	case "info":
 		rp.info(s, r, args)
+	case "hello":
+		// Until RESP3 is served, HELLO is answered as a Redis without it
+		// (Redis 5) answers: the one reply every client library falls
+		// back to RESP2 on.
+		rp.refuse(s, r, args, rediscmd.UnknownCommand(args))
+	case "multi", "exec", "discard", "unwatch":
+		rp.transaction(s, r, cmd)
+	case "reset":
+		rp.resetClient(s, r)
+	case "time":
+		clientTime(s, r)
+	case "role":
+		s.reply(r, replyRole)
 	case "select":
 		// Clients see database 0 whatever redis_db the servers use.
 		if db, err := strconv.Atoi(string(args[1])); err == nil && db == 0 {

@@ -2,60 +2,151 @@ package proxy
 
 import (
 	"bytes"
+	"cmp"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/shardproxy/shardproxy/internal/resp"
 )
 
-// INFO through a Redis pool is answered by the proxy: its own sections
-// (Server, Clients, Shardproxy: the pool and the state of every server)
-// and a Keyspace section that adds up the servers' lines for the pool's
-// database. twemproxy refuses INFO; sending it to one arbitrary server
-// would describe that server only.
+// INFO through a Redis pool is answered by the proxy: a Server section in
+// Redis's own layout (what client libraries read, redis_version first), its
+// own sections (Clients, Replication, Shardproxy: the pool and the state of
+// every server) and a Keyspace section that adds up the servers' lines for
+// the pool's database. twemproxy refuses INFO; sending it to one arbitrary
+// server would describe that server only.
+//
+// redis_version is the lowest version among the pool's servers, as each
+// reports it in its own INFO: the servers that are up are asked at every
+// INFO that shows the Server section (with the Keyspace section, one
+// plain INFO per server), and the version each gave is remembered for
+// when it is down. Until a server has answered, the version is
+// fallbackRedisVersion.
+
+// fallbackRedisVersion is redis_version before any server of the pool has
+// told its own: the Redis version whose commands the proxy's table
+// follows.
+const fallbackRedisVersion = "7.0.0"
 
 // infoSections are the sections a request asks for.
 type infoSections struct {
-	server, clients, shardproxy, keyspace bool
+	server, clients, replication, shardproxy, keyspace bool
 }
+
+var allInfoSections = infoSections{true, true, true, true, true}
 
 func parseInfoSections(args [][]byte) infoSections {
 	if len(args) < 2 {
-		return infoSections{true, true, true, true}
+		return allInfoSections
 	}
 	var secs infoSections
 	for _, a := range args[1:] {
 		switch strings.ToLower(string(a)) {
 		case "default", "all", "everything":
-			secs = infoSections{true, true, true, true}
+			secs = allInfoSections
 		case "server":
 			secs.server = true
 		case "clients":
 			secs.clients = true
+		case "replication":
+			secs.replication = true
 		case "shardproxy", "proxy":
 			secs.shardproxy = true
 		case "keyspace":
 			secs.keyspace = true
 		}
-		// Other sections (memory, replication, …) describe one server:
+		// Other sections (memory, persistence, …) describe one server:
 		// ask that server directly. Like Redis, an unknown section adds
 		// nothing.
 	}
 	return secs
 }
 
-var infoKeyspaceRequest = resp.AppendCommand(nil, []byte("INFO"), []byte("keyspace"))
+// What the servers are asked: one request per server, in the form every
+// Redis version answers (INFO with several sections is Redis 7's).
+var (
+	infoKeyspaceRequest = resp.AppendCommand(nil, []byte("INFO"), []byte("keyspace"))
+	infoServerRequest   = resp.AppendCommand(nil, []byte("INFO"), []byte("server"))
+	infoDefaultRequest  = resp.AppendCommand(nil, []byte("INFO"))
+)
+
+// serverVersions remembers the redis_version each server last reported.
+type serverVersions struct {
+	mu sync.Mutex // guards by; taken after a session's mu, never before
+	by map[*server]string
+}
+
+func (v *serverVersions) set(srv *server, version string) {
+	v.mu.Lock()
+	if v.by == nil {
+		v.by = make(map[*server]string)
+	}
+	v.by[srv] = version
+	v.mu.Unlock()
+}
+
+// lowest returns the lowest version known, or fallbackRedisVersion.
+func (v *serverVersions) lowest() string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	low := ""
+	for _, ver := range v.by {
+		if low == "" || compareVersions(ver, low) < 0 {
+			low = ver
+		}
+	}
+	if low == "" {
+		return fallbackRedisVersion
+	}
+	return low
+}
+
+// compareVersions compares two "major.minor.patch" versions by number; a
+// part that is not a number counts as 0.
+func compareVersions(a, b string) int {
+	as, bs := strings.Split(a, "."), strings.Split(b, ".")
+	for i := range max(len(as), len(bs)) {
+		var x, y int
+		if i < len(as) {
+			x, _ = strconv.Atoi(as[i])
+		}
+		if i < len(bs) {
+			y, _ = strconv.Atoi(bs[i])
+		}
+		if c := cmp.Compare(x, y); c != 0 {
+			return c
+		}
+	}
+	return strings.Compare(a, b)
+}
 
 func (rp *redisProtocol) info(s *session, r *request, args [][]byte) {
 	secs := parseInfoSections(args)
 	p := rp.pool
-	text := p.infoText(r.keyBuf[:0], secs)
+	// The proxy's own sections are written here, by the session reader;
+	// the servers' answers only fill in redis_version (at vpos) and the
+	// Keyspace section.
+	local, vpos := rp.infoText(nil, secs)
+	var ask []byte
+	switch {
+	case secs.server && secs.keyspace:
+		ask = infoDefaultRequest
+	case secs.server:
+		ask = infoServerRequest
+	case secs.keyspace:
+		ask = infoKeyspaceRequest
+	}
 	var targets []*server
-	if secs.keyspace {
+	if ask != nil {
 		for _, srv := range p.servers {
 			if srv.state() == "up" {
 				targets = append(targets, srv)
@@ -63,29 +154,99 @@ func (rp *redisProtocol) info(s *session, r *request, args [][]byte) {
 		}
 	}
 	if len(targets) == 0 {
-		if secs.keyspace {
-			text = append(text, "# Keyspace\r\n"...)
-		}
-		r.keyBuf = text
-		s.reply(r, resp.AppendBulk(r.reply[:0], text))
+		r.keyBuf = rp.finishInfo(r.keyBuf[:0], local, vpos, secs, nil)
+		s.reply(r, resp.AppendBulk(r.reply[:0], r.keyBuf))
 		return
 	}
-	// Ask every live server for its keyspace; mergeInfo appends the sum
-	// to the local sections kept in keyBuf.
-	r.keyBuf = text
-	r.merge = mergeInfo
+	r.merge = func(parent *request, dst []byte) []byte {
+		parent.keyBuf = rp.finishInfo(parent.keyBuf[:0], local, vpos, secs, func(sum *keyspaceSum) {
+			rp.readServerInfo(parent, targets, sum)
+		})
+		return resp.AppendBulk(dst, parent.keyBuf)
+	}
 	s.startFragments(r)
 	defer s.endFragments(r)
 	for _, srv := range targets {
 		f := s.newFragment(r)
 		b := srv.connFor(s)
-		b.enqueue(f, infoKeyspaceRequest)
+		b.enqueue(f, ask)
 		s.addDirty(b)
 	}
 }
 
-// infoText appends the proxy's own sections.
-func (p *Pool) infoText(dst []byte, secs infoSections) []byte {
+// keyspaceSum adds up the servers' keyspace lines for the pool's database.
+type keyspaceSum struct {
+	keys, expires, ttlWeighted int64
+	failed                     int // servers that did not answer
+}
+
+// readServerInfo reads each server's INFO reply (fragment i is targets[i]'s):
+// its redis_version is remembered, its keyspace line added to sum.
+func (rp *redisProtocol) readServerInfo(parent *request, targets []*server, sum *keyspaceSum) {
+	db := []byte("db" + strconv.Itoa(rp.pool.cfg.RedisDB) + ":")
+	for i, f := range parent.frags {
+		body, null, ok := resp.ParseBulk(f.reply)
+		if !ok || null {
+			sum.failed++
+			continue
+		}
+		for _, ln := range bytes.Split(body, []byte("\r\n")) {
+			if v, ok := bytes.CutPrefix(ln, []byte("redis_version:")); ok && i < len(targets) {
+				rp.versions.set(targets[i], string(v))
+				continue
+			}
+			rest, ok := bytes.CutPrefix(ln, db)
+			if !ok {
+				continue
+			}
+			k, e, ttl := parseKeyspaceLine(string(rest))
+			sum.keys += k
+			sum.expires += e
+			sum.ttlWeighted += ttl * e
+		}
+	}
+}
+
+// finishInfo appends the reply's text: the proxy's sections (local) with
+// redis_version inserted at vpos (-1: no Server section), then the
+// Keyspace section. ask, if not nil, reads the servers' replies first.
+func (rp *redisProtocol) finishInfo(dst, local []byte, vpos int, secs infoSections, ask func(*keyspaceSum)) []byte {
+	var sum keyspaceSum
+	if ask != nil {
+		ask(&sum)
+	}
+	if vpos >= 0 {
+		dst = append(dst, local[:vpos]...)
+		dst = append(dst, rp.versions.lowest()...)
+		dst = append(dst, local[vpos:]...)
+	} else {
+		dst = append(dst, local...)
+	}
+	if !secs.keyspace {
+		return dst
+	}
+	if len(dst) > 0 {
+		dst = append(dst, "\r\n"...)
+	}
+	// Shown as db0: the only database clients see.
+	dst = append(dst, "# Keyspace\r\n"...)
+	if sum.keys > 0 {
+		avg := int64(0)
+		if sum.expires > 0 {
+			avg = sum.ttlWeighted / sum.expires
+		}
+		dst = fmt.Appendf(dst, "db0:keys=%d,expires=%d,avg_ttl=%d\r\n", sum.keys, sum.expires, avg)
+	}
+	if sum.failed > 0 {
+		dst = fmt.Appendf(dst, "keyspace_errors:%d\r\n", sum.failed)
+	}
+	return dst
+}
+
+// infoText appends the proxy's own sections and returns where
+// redis_version's value goes (-1 without the Server section).
+func (rp *redisProtocol) infoText(dst []byte, secs infoSections) ([]byte, int) {
+	p := rp.pool
 	section := func(name string) {
 		if len(dst) > 0 {
 			dst = append(dst, "\r\n"...)
@@ -95,21 +256,54 @@ func (p *Pool) infoText(dst []byte, secs infoSections) []byte {
 	line := func(k string, v any) {
 		dst = fmt.Appendf(dst, "%s:%v\r\n", k, v)
 	}
+	vpos := -1
 	if secs.server {
-		up := time.Since(p.opts.started)
+		// Redis 7.0's fields, in its order: client libraries read
+		// redis_version (Sidekiq, RQ, …) and some the others; those
+		// without a meaning in the proxy have the value of a Redis
+		// built the plainest way.
+		now := time.Now()
+		up := now.Sub(p.opts.started)
+		exe, _ := os.Executable()
 		section("Server")
-		line("shardproxy_version", p.opts.Version)
-		line("redis_mode", "proxy")
-		line("go_version", runtime.Version())
-		line("os", runtime.GOOS+" "+runtime.GOARCH)
+		dst = append(dst, "redis_version:"...)
+		vpos = len(dst)
+		dst = append(dst, "\r\n"...)
+		line("redis_git_sha1", "00000000")
+		line("redis_git_dirty", 0)
+		line("redis_build_id", 0)
+		line("redis_mode", "standalone")
+		line("os", osName())
+		line("arch_bits", strconv.IntSize)
+		line("monotonic_clock", "POSIX clock_gettime")
+		line("multiplexing_api", multiplexingAPI())
+		line("atomicvar_api", "go-sync-atomic")
+		line("gcc_version", "0.0.0")
 		line("process_id", os.Getpid())
+		line("process_supervised", "no")
+		line("run_id", p.opts.runID)
 		line("tcp_port", listenPort(p))
+		line("server_time_usec", now.UnixMicro())
 		line("uptime_in_seconds", int64(up.Seconds()))
 		line("uptime_in_days", int64(up.Hours()/24))
+		line("hz", 10)
+		line("configured_hz", 10)
+		line("lru_clock", now.Unix()&(1<<24-1))
+		line("executable", exe)
+		line("config_file", "")
+		line("io_threads_active", 0)
+		line("shardproxy_version", p.opts.Version)
+		line("go_version", runtime.Version())
 	}
 	if secs.clients {
 		section("Clients")
 		line("connected_clients", p.clients.Load())
+	}
+	if secs.replication {
+		// The proxy is a master without replicas, as ROLE says.
+		section("Replication")
+		line("role", "master")
+		line("connected_slaves", 0)
 	}
 	if secs.shardproxy {
 		section("Shardproxy")
@@ -138,10 +332,39 @@ func (p *Pool) infoText(dst []byte, secs infoSections) []byte {
 				i, srv.name, addr, srv.state(), srv.connected(), srv.failures.Load())
 		}
 	}
-	if secs.keyspace && len(dst) > 0 {
-		dst = append(dst, "\r\n"...) // the Keyspace section follows
+	return dst, vpos
+}
+
+// osName is INFO's os: the kernel's name, release and machine, as Redis
+// prints them.
+func osName() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return runtime.GOOS + " " + runtime.GOARCH
 	}
-	return dst
+	return unix.ByteSliceToString(u.Sysname[:]) + " " + unix.ByteSliceToString(u.Release[:]) + " " +
+		unix.ByteSliceToString(u.Machine[:])
+}
+
+// multiplexingAPI is the poller Go's runtime uses on this system.
+func multiplexingAPI() string {
+	switch runtime.GOOS {
+	case "linux", "android":
+		return "epoll"
+	case "darwin", "ios", "freebsd", "netbsd", "openbsd", "dragonfly":
+		return "kqueue"
+	case "solaris", "illumos":
+		return "evport"
+	}
+	return "poll"
+}
+
+// newRunID returns INFO's run_id: 40 random hex digits, new at every
+// process start, as Redis's.
+func newRunID() string {
+	var b [20]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read does not fail
+	return hex.EncodeToString(b[:])
 }
 
 func boolInt(b bool) int {
@@ -161,46 +384,6 @@ func listenPort(p *Pool) string {
 		}
 	}
 	return "0"
-}
-
-// mergeInfo appends the Keyspace section, the servers' counts added up for
-// the pool's database (shown as db0, the only database clients see), to
-// the local sections in keyBuf. A server that failed to answer is left out
-// and named in keyspace_errors.
-func mergeInfo(p *request, dst []byte) []byte {
-	db := "db" + strconv.Itoa(p.sess.pool.cfg.RedisDB) + ":"
-	var keys, expires, ttlWeighted int64
-	failed := 0
-	for _, f := range p.frags {
-		body, null, ok := resp.ParseBulk(f.reply)
-		if !ok || null {
-			failed++
-			continue
-		}
-		for _, ln := range bytes.Split(body, []byte("\r\n")) {
-			rest, ok := bytes.CutPrefix(ln, []byte(db))
-			if !ok {
-				continue
-			}
-			k, e, ttl := parseKeyspaceLine(string(rest))
-			keys += k
-			expires += e
-			ttlWeighted += ttl * e
-		}
-	}
-	text := append(p.keyBuf, "# Keyspace\r\n"...)
-	if keys > 0 {
-		avg := int64(0)
-		if expires > 0 {
-			avg = ttlWeighted / expires
-		}
-		text = fmt.Appendf(text, "db0:keys=%d,expires=%d,avg_ttl=%d\r\n", keys, expires, avg)
-	}
-	if failed > 0 {
-		text = fmt.Appendf(text, "keyspace_errors:%d\r\n", failed)
-	}
-	p.keyBuf = text
-	return resp.AppendBulk(dst, text)
 }
 
 // parseKeyspaceLine reads "keys=1,expires=0,avg_ttl=0".

@@ -50,7 +50,7 @@ func TestRedisBasicCommands(t *testing.T) {
 		{"get missing\r\n", "$-1\r\n"},
 		{"SET \"a b\" 'c d'\r\n", "+OK\r\n"},
 		{"GET \"a b\"\r\n", "$3\r\nc d\r\n"},
-		{"FOO bar\r\n", "-ERR unknown or unsupported command 'FOO'\r\n"},
+		{"FOO bar\r\n", "-ERR unknown command 'FOO', with args beginning with: 'bar' \r\n"},
 		{"GET\r\n", "-ERR wrong number of arguments for 'get' command\r\n"},
 		{"SELECT 0\r\n", "+OK\r\n"},
 		{"INCR counter\r\n", ":1\r\n"},
@@ -363,7 +363,7 @@ func TestRedisUnixSockets(t *testing.T) {
 
 func TestRedisClientConnectionsLimit(t *testing.T) {
 	servers := startRedises(t, 1)
-	_, addr := redisPool(t, "  client_connections: 2\n", servers...)
+	px, addr := redisPool(t, "  client_connections: 2\n", servers...)
 	a, b := dialRaw(t, addr), dialRaw(t, addr)
 	a.roundTrip("PING\r\n")
 	b.roundTrip("PING\r\n")
@@ -372,6 +372,9 @@ func TestRedisClientConnectionsLimit(t *testing.T) {
 		t.Errorf("third client: %q", got)
 	}
 	c.expectClosed()
+	if n := px.Pools()[0].stats.refused.Load(); n != 1 {
+		t.Errorf("client_refused = %d, want 1", n)
+	}
 }
 
 // TestRedisConcurrentGoRedis: 100 goroutines × 1,000 mixed operations with

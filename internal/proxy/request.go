@@ -16,6 +16,9 @@ type request struct {
 
 	// size is how many bytes were queued to the server for it (stats).
 	size int
+	// skip is how many replies the server sends before the request's own,
+	// which the backend drops: a transaction's MULTI +OK and +QUEUEDs.
+	skip int
 	// For the latency histograms and the slow log (see session.now):
 	// when the request was read, its Redis command family, and with the
 	// slow log on, its command name and a copy of its first key.
@@ -57,6 +60,7 @@ const maxKeptReply = 64 << 10
 
 func (r *request) reset() {
 	r.parent = nil
+	r.skip = 0
 	r.merge = nil
 	if cap(r.reply) > maxKeptReply {
 		r.reply = nil

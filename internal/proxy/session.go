@@ -39,6 +39,8 @@ type session struct {
 	stop    bool           // QUIT or an unrecoverable protocol error: read no more
 	discard int            // bytes still to drop (a data block memcached would swallow)
 	authed  bool
+	inTx    bool              // between MULTI and EXEC/DISCARD (Redis pools)
+	tx      *txState          // the transaction being queued; kept for reuse
 	parsed  *resp.Request     // the request being parsed (Redis pools)
 	mc      *memcache.Request // the request being parsed (Memcached pools)
 	cur     []byte            // the current request's bytes, as sent to a server
@@ -52,6 +54,10 @@ type session struct {
 	family  uint8
 	cmdName string
 	key     []byte
+
+	// What CLIENT, CLIENT REPLY and RESET keep of a Redis client; its
+	// fields have owners of their own (redis_client.go).
+	client clientState
 
 	mu      sync.Mutex // guards everything below
 	cond    sync.Cond  // signalled when the queue shrinks or the session closes
@@ -88,6 +94,9 @@ func (s *session) serve() error {
 	err := s.readLoop()
 	if errors.Is(err, os.ErrDeadlineExceeded) && s.draining.Load() {
 		err = nil
+	}
+	if s.client.killed.Load() {
+		err = errKilled
 	}
 	s.mu.Lock()
 	s.closing = true

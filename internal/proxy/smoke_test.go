@@ -90,7 +90,7 @@ func outputTail(s string) string {
 // without the final newline.
 func (f *smokeFixture) cli(t *testing.T, ctx context.Context, stdin io.Reader, args ...string) string {
 	t.Helper()
-	bin := testutil.Binary(t, "redis-cli", "redis-tools")
+	bin := testutil.Binary(t, "redis-cli")
 	out, _ := runTool(t, ctx, stdin, bin, append([]string{"-h", f.host, "-p", f.port}, args...)...)
 	return strings.TrimSuffix(out, "\n")
 }
@@ -352,7 +352,7 @@ func TestSmokeRedisCLIPipe(t *testing.T) {
 	f := newSmokeFixture(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	bin := testutil.Binary(t, "redis-cli", "redis-tools")
+	bin := testutil.Binary(t, "redis-cli")
 	addr := []string{"-h", f.host, "-p", f.port, "--pipe"}
 
 	const sets, incrs, pushes = 3000, 1000, 1000
@@ -417,7 +417,7 @@ func TestSmokeRedisBenchmark(t *testing.T) {
 	f := newSmokeFixture(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	bin := testutil.Binary(t, "redis-benchmark", "redis-tools")
+	bin := testutil.Binary(t, "redis-benchmark")
 	const n = 20000
 	runs := [][]string{
 		nil,

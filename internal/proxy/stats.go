@@ -40,6 +40,7 @@ func (p *Pool) collect() stats.PoolSnapshot {
 	if !p.cfg.Redis {
 		ps.Extra = append(ps.Extra, stats.Field{Name: "noreply_errors", Value: int64(p.stats.noreplyErrors.Load())})
 	}
+	ps.Extra = append(ps.Extra, stats.Field{Name: "client_refused", Value: int64(p.stats.refused.Load())})
 	var families *[rediscmd.NumFamilies]stats.Histogram
 	if p.cfg.Redis && p.timing {
 		families = new([rediscmd.NumFamilies]stats.Histogram)

@@ -67,6 +67,12 @@ func unknownCommand(args [][]byte) *Error {
 	return &Error{Kind: ErrUnknownCommand, Msg: oneLine(b.String())}
 }
 
+// UnknownCommand returns Redis 7.0's reply to a command it does not know,
+// for the commands the proxy answers as unknown although the table has a
+// row for them (HELLO, until RESP3 is served): client libraries match the
+// words to fall back.
+func UnknownCommand(args [][]byte) error { return unknownCommand(args) }
+
 // unknownSubcommand is Redis 7.0's reply to an unknown subcommand of a
 // container: "ERR unknown subcommand '<sub>'. Try OBJECT HELP."
 func unknownSubcommand(c *Command, sub []byte) *Error {

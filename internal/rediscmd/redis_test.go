@@ -77,6 +77,14 @@ var deliberateDifferences = map[string]string{
 		"so the table keeps only the single-key range",
 }
 
+// newerThan70 lists the rows of commands that redis-server 7.0 does not
+// know, with the Redis version that added them: client libraries send them
+// to any server, and the proxy answers them itself.
+var newerThan70 = map[string]string{
+	"client|setinfo":  "7.2: go-redis, redis-py and Jedis send it when they connect",
+	"client|no-touch": "7.2",
+}
+
 func TestTableMatchesCommandInfo(t *testing.T) {
 	srv := testutil.StartRedis(t)
 	infos := redisCommands(t, dialResp(t, srv.Addr))
@@ -108,8 +116,14 @@ func TestTableMatchesCommandInfo(t *testing.T) {
 	}
 	for _, c := range All() {
 		info, ok := infos[c.Name]
-		if !ok {
+		_, newer := newerThan70[c.Name]
+		switch {
+		case ok && newer:
+			t.Errorf("newerThan70[%q]: known to this redis-server; remove it", c.Name)
+		case !ok && !newer:
 			t.Errorf("%s: not known to Redis 7.0", c.Name)
+		}
+		if !ok {
 			continue
 		}
 		if c.Arity != info.arity {

@@ -42,7 +42,8 @@ const (
 	// DEL, UNLINK, TOUCH and EXISTS.
 	MultiKey
 	// Local commands are answered by the proxy itself: PING, ECHO, QUIT,
-	// AUTH and SELECT.
+	// AUTH, SELECT, RESET, INFO, TIME, ROLE, most CLIENT subcommands, and
+	// the transaction commands MULTI, EXEC, DISCARD and UNWATCH.
 	Local
 	// Keyless commands have no key but give the same answer on any server,
 	// so they are forwarded to one: the server of [PlaceholderKey], as
@@ -111,8 +112,8 @@ const (
 	// ReasonKeyspace: KEYS, SCAN, RANDOMKEY, DBSIZE, FLUSHDB, FLUSHALL act
 	// on the whole keyspace, which is spread over every server.
 	ReasonKeyspace
-	// ReasonTransaction: MULTI/EXEC/DISCARD/WATCH/UNWATCH need every
-	// command of the transaction on one server connection.
+	// ReasonTransaction: WATCH needs a server connection of the client's
+	// own until EXEC.
 	ReasonTransaction
 	// ReasonPubSub: (P|S)SUBSCRIBE, PUBLISH, PUBSUB …
 	ReasonPubSub
@@ -123,7 +124,7 @@ const (
 	ReasonScripting
 	// ReasonDatabase: MOVE and SWAPDB; the proxy serves one database.
 	ReasonDatabase
-	// ReasonConnection: CLIENT, HELLO, RESET change the state of a server
+	// ReasonConnection: commands that change the state of a server
 	// connection, which many clients share.
 	ReasonConnection
 	// ReasonAdmin: CONFIG, DEBUG, SAVE, SHUTDOWN, MONITOR, … administer
@@ -133,15 +134,17 @@ const (
 	ReasonReplication
 	// ReasonCluster: CLUSTER, ASKING, READONLY, READWRITE, RESTORE-ASKING.
 	ReasonCluster
-	// ReasonNoKey: INFO, TIME, LASTSAVE describe one server, and there is
-	// no key to choose it by.
+	// ReasonNoKey: commands that describe one server, with no key to
+	// choose it by.
 	ReasonNoKey
+	// ReasonTracking: CLIENT TRACKING, CACHING, GETREDIR, TRACKINGINFO.
+	ReasonTracking
 )
 
 var reasonTexts = [...]string{
 	NoReason:          "",
 	ReasonKeyspace:    "it acts on the keys of every server, which the proxy does not gather yet",
-	ReasonTransaction: "transactions are not supported through the proxy",
+	ReasonTransaction: "WATCH is not supported through the proxy yet (MULTI/EXEC without WATCH is)",
 	ReasonPubSub:      "pub/sub is not supported through the proxy yet",
 	ReasonBlocking:    "blocking commands are not supported through the proxy yet",
 	ReasonScripting:   "script and function management must reach every server, which the proxy does not do yet",
@@ -151,6 +154,7 @@ var reasonTexts = [...]string{
 	ReasonReplication: "replication commands are not supported through the proxy; connect to the server directly",
 	ReasonCluster:     "the proxy is not a Redis Cluster node",
 	ReasonNoKey:       "the command has no key to choose a server by",
+	ReasonTracking:    "client-side caching (tracking) needs a server connection of the client's own, which the proxy does not give",
 }
 
 func (r Reason) String() string {

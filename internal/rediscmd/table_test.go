@@ -113,7 +113,7 @@ func TestCounts(t *testing.T) {
 	if twemproxy != 136 {
 		t.Errorf("%d commands served by twemproxy, want 136", twemproxy)
 	}
-	want := map[Kind]int{Unsupported: 81, SingleKey: 171, MultiKey: 6, Local: 6, Keyless: 13}
+	want := map[Kind]int{Unsupported: 78, SingleKey: 171, MultiKey: 6, Local: 25, Keyless: 14}
 	for k, n := range want {
 		if byKind[k] != n {
 			t.Errorf("%v: %d commands, want %d", k, byKind[k], n)

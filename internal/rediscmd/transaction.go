@@ -1,11 +1,17 @@
 package rediscmd
 
-// transactionCommands are the transaction commands, refused: a transaction
-// needs every command on one server connection.
+// transactionCommands are the transaction commands. MULTI, EXEC, DISCARD
+// and UNWATCH are served by the proxy: it answers MULTI and queues the
+// commands itself, and EXEC sends the whole transaction to the one server
+// its keys are on, as one block that no other client's request can enter
+// (see internal/proxy/redis_tx.go). WATCH needs a server connection of the
+// client's own, which the proxy does not open yet.
 var transactionCommands = []Command{
-	{Name: "discard", Arity: 1, Kind: Unsupported, Reason: ReasonTransaction},
-	{Name: "exec", Arity: 1, Kind: Unsupported, Reason: ReasonTransaction},
-	{Name: "multi", Arity: 1, Kind: Unsupported, Reason: ReasonTransaction},
-	{Name: "unwatch", Arity: 1, Kind: Unsupported, Reason: ReasonTransaction},
+	{Name: "discard", Arity: 1, Kind: Local},
+	{Name: "exec", Arity: 1, Kind: Local},
+	{Name: "multi", Arity: 1, Kind: Local},
+	// UNWATCH: no key is ever watched through the proxy, so there is
+	// nothing to forget.
+	{Name: "unwatch", Arity: 1, Kind: Local},
 	{Name: "watch", Arity: -2, Keys: keysFrom1, Kind: Unsupported, Reason: ReasonTransaction},
 }

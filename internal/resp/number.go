@@ -49,3 +49,7 @@ func parseInt(b []byte) (int64, bool) {
 	}
 	return int64(v), true
 }
+
+// ParseInt reads a decimal integer argument as Redis reads one (string2ll,
+// see parseInt): "+1", " 1", "01" and "-0" are not integers.
+func ParseInt(b []byte) (int64, bool) { return parseInt(b) }

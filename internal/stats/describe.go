@@ -65,6 +65,7 @@ func ServerStats() []Description {
 func PoolAdditions() []Description {
 	return []Description{
 		{"noreply_errors", "# noreply requests that failed unseen by the client", Counter},
+		{"client_refused", "# clients refused at accept (client_connections reached, out of file descriptors)", Counter},
 	}
 }
 

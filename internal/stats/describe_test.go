@@ -13,7 +13,7 @@ import (
 // unchanged and first in each section, and shardproxy's additions after
 // them in the same format.
 func TestDescribeMatchesNutcracker(t *testing.T) {
-	bin := testutil.Binary(t, "nutcracker", "nutcracker")
+	bin := testutil.Binary(t, "nutcracker")
 	var out bytes.Buffer
 	cmd := exec.Command(bin, "-D")
 	cmd.Stderr = &out

@@ -245,10 +245,7 @@ func TestServerSlowLogAbsent(t *testing.T) {
 }
 
 func TestServerCurl(t *testing.T) {
-	curl, err := exec.LookPath("curl")
-	if err != nil {
-		t.Skip("curl is not installed")
-	}
+	curl := testutil.Binary(t, "curl")
 	src := &fakeSource{}
 	s := startServer(t, ServerConfig{Source: src, Version: "1.2.3"})
 	base := "http://" + s.Addr().String()

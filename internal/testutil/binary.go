@@ -20,16 +20,26 @@ func sbinDirs() []string { return []string{"/usr/local/sbin", "/usr/sbin", "/sbi
 
 // Binary returns the path of the program name, looked up in PATH and then
 // in /usr/local/sbin, /usr/sbin and /sbin (Debian installs nutcracker in
-// /usr/sbin). A missing program fails the test; tests never skip silently.
-// debianPackage names the package that provides it, for the failure
-// message; it may be empty when there is none.
-func Binary(t testing.TB, name, debianPackage string) string {
+// /usr/sbin). The program must be listed in [ProgramsFile], the one list
+// that scripts/install-deps.sh installs from: an unlisted one fails the
+// test, naming the list, so that no test runs a program that a fresh
+// machine would not get. A missing program fails the test, naming its
+// Debian package; tests never skip silently.
+func Binary(t testing.TB, name string) string {
 	t.Helper()
+	progs, err := programs()
+	if err != nil {
+		t.Fatalf("reading the program list: %v", err)
+	}
+	prog, listed := progs[name]
+	if !listed {
+		t.Fatalf("%s is not in %s, the list of programs tests may run: add it there with its Debian package", name, ProgramsFile)
+	}
 	path, err := lookBinary(name)
 	if err == nil {
 		return path
 	}
-	t.Fatal(missingBinaryMessage(name, debianPackage, inCI()))
+	t.Fatal(missingBinaryMessage(name, prog.Package, inCI()))
 	return ""
 }
 
@@ -58,10 +68,10 @@ func inCI() bool {
 // on a workstation the developer is told what to install.
 func missingBinaryMessage(name, debianPackage string, ci bool) string {
 	switch {
-	case debianPackage == "":
-		return fmt.Sprintf("%s not found in PATH or %s", name, strings.Join(sbinDirs(), ", "))
+	case debianPackage == "-":
+		return fmt.Sprintf("%s not found in PATH or %s; it does not come from a Debian package (see %s)", name, strings.Join(sbinDirs(), ", "), ProgramsFile)
 	case ci:
-		return fmt.Sprintf("%s not found (CI=true): the CI image must install the Debian package %s", name, debianPackage)
+		return fmt.Sprintf("%s not found (CI=true): scripts/install-deps.sh installs the Debian package %s; did make test run it?", name, debianPackage)
 	default:
 		return fmt.Sprintf("%s not found: apt-get install %s (or run make test, which installs it)", name, debianPackage)
 	}
@@ -110,6 +120,24 @@ func BuildShardproxy(t testing.TB) string {
 	bin, err := shardproxyBuild()
 	if err != nil {
 		t.Fatalf("building shardproxy: %v", err)
+	}
+	return bin
+}
+
+// BuildPackage builds the main package pkg of this module, a path relative
+// to the module root such as "./internal/segv/testdata/segvprog", into the
+// test's temporary directory and returns the binary's path. Unlike
+// [BuildShardproxy] it builds without the race detector and caches nothing:
+// it is meant for small helper programs.
+func BuildPackage(t testing.TB, pkg string) string {
+	t.Helper()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), filepath.Base(pkg))
+	if err := goBuild(root, pkg, bin, false); err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }

@@ -43,7 +43,7 @@ func redisConf(port int, dir string, extra []string) string {
 // "requirepass secret" or "replicaof 127.0.0.1 6379".
 func StartRedis(t testing.TB, extraConfLines ...string) *Server {
 	t.Helper()
-	bin := Binary(t, "redis-server", "redis-server")
+	bin := Binary(t, "redis-server")
 	s := newServer(t, bin)
 	port := FreePort(t)
 	s.setAddr(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
@@ -57,7 +57,7 @@ func StartRedis(t testing.TB, extraConfLines ...string) *Server {
 // 108-byte limit of a socket path; it is removed when the test ends.
 func StartRedisUnix(t testing.TB, extraConfLines ...string) *Server {
 	t.Helper()
-	bin := Binary(t, "redis-server", "redis-server")
+	bin := Binary(t, "redis-server")
 	sockDir, err := os.MkdirTemp("", "sp")
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +102,7 @@ func StartSentinel(t testing.TB, confLines ...string) *Server {
 // caller that must write it into other sentinels' configurations first.
 func startSentinel(t testing.TB, port int, confLines []string) *Server {
 	t.Helper()
-	bin := Binary(t, "redis-sentinel", "redis-sentinel")
+	bin := Binary(t, "redis-sentinel")
 	s := newServer(t, bin)
 	s.setAddr(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	s.ConfPath = filepath.Join(s.Dir, "sentinel.conf")
@@ -141,7 +141,7 @@ func StartMemcachedOnPort(t testing.TB, port int, args ...string) *Server {
 
 func startMemcached(t testing.TB, port int, args []string) *Server {
 	t.Helper()
-	bin := Binary(t, "memcached", "memcached")
+	bin := Binary(t, "memcached")
 	s := newServer(t, bin)
 	s.setAddr(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	s.args = []string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0"}
@@ -191,7 +191,7 @@ func listenAddrs(yaml string) []string {
 // pool's address.
 func StartNutcracker(t testing.TB, yaml string, extraArgs ...string) *Server {
 	t.Helper()
-	bin := Binary(t, "nutcracker", "nutcracker")
+	bin := Binary(t, "nutcracker")
 	listens := listenAddrs(yaml)
 	if len(listens) == 0 {
 		t.Fatalf("StartNutcracker: no listen: line in the configuration:\n%s", yaml)
@@ -219,11 +219,14 @@ func StartNutcracker(t testing.TB, yaml string, extraArgs ...string) *Server {
 // returns, and waits until every address in waitAddrs accepts: a
 // "host:port", or a unix socket path (any address containing a slash).
 // Addr is the first of them, if any. name is a path, or a program looked up
-// as by Binary. The process inherits the test's environment and working
+// as by Binary (so it must be in ProgramsFile). The process inherits the test's environment and working
 // directory; it must not daemonize, as its exit would count as stopping.
 func StartProcess(t testing.TB, name string, args []string, waitAddrs ...string) *Server {
 	t.Helper()
-	bin := Binary(t, name, "")
+	bin := name
+	if !strings.Contains(name, "/") {
+		bin = Binary(t, name)
+	}
 	s := newServer(t, bin)
 	if len(waitAddrs) > 0 {
 		s.setAddr(waitAddrs[0])

@@ -173,26 +173,36 @@ func TestFreePortAcrossProcesses(t *testing.T) {
 }
 
 func TestBinary(t *testing.T) {
-	if p := Binary(t, "redis-server", "redis-server"); !filepath.IsAbs(p) {
+	if p := Binary(t, "redis-server"); !filepath.IsAbs(p) {
 		t.Errorf("Binary(redis-server) = %q, want an absolute path", p)
 	}
 	// nutcracker is in /usr/sbin on Debian, which may not be in PATH.
 	t.Setenv("PATH", "/usr/bin:/bin")
-	if p := Binary(t, "nutcracker", "nutcracker"); p == "" {
+	if p := Binary(t, "nutcracker"); p == "" {
 		t.Error("Binary(nutcracker) not found via the sbin fallback")
 	}
 
-	const missing = "no-such-server-binary"
+	// A program that is not in the list fails, naming the list, even
+	// when it is installed.
+	unlisted := "sh" // a variable: TestProgramsListed rightly rejects the constant
+	got := catchFatal(t, func(tb testing.TB) { Binary(tb, unlisted) })
+	if want := "sh is not in scripts/programs.txt, the list of programs tests may run: add it there with its Debian package"; got != want {
+		t.Errorf("Binary(sh) failed with %q, want %q", got, want)
+	}
+}
+
+func TestMissingBinaryMessage(t *testing.T) {
 	for _, tc := range []struct {
-		ci, want string
+		pkg  string
+		ci   bool
+		want string
 	}{
-		{"", "no-such-server-binary not found: apt-get install no-such-pkg (or run make test, which installs it)"},
-		{"true", "no-such-server-binary not found (CI=true): the CI image must install the Debian package no-such-pkg"},
+		{"no-such-pkg", false, "no-such-server-binary not found: apt-get install no-such-pkg (or run make test, which installs it)"},
+		{"no-such-pkg", true, "no-such-server-binary not found (CI=true): scripts/install-deps.sh installs the Debian package no-such-pkg; did make test run it?"},
+		{"-", true, "no-such-server-binary not found in PATH or /usr/local/sbin, /usr/sbin, /sbin; it does not come from a Debian package (see scripts/programs.txt)"},
 	} {
-		t.Setenv("CI", tc.ci)
-		got := catchFatal(t, func(tb testing.TB) { Binary(tb, missing, "no-such-pkg") })
-		if got != tc.want {
-			t.Errorf("CI=%q: Binary failed with %q, want %q", tc.ci, got, tc.want)
+		if got := missingBinaryMessage("no-such-server-binary", tc.pkg, tc.ci); got != tc.want {
+			t.Errorf("package %q, CI %v: %q, want %q", tc.pkg, tc.ci, got, tc.want)
 		}
 	}
 }

@@ -43,9 +43,9 @@ func (rp *redisProtocol) single(s *session, r *request, cmd *rediscmd.Command, a
 	s.addDirty(b)
 }
 
-// multi splits MGET, DEL, UNLINK, TOUCH, EXISTS and MSET into one request
+// split splits MGET, DEL, UNLINK, TOUCH, EXISTS and MSET into one request
 // per server (not per key) and merges the replies in key order.
-func (rp *redisProtocol) multi(s *session, r *request, cmd *rediscmd.Command, args [][]byte) {
+func (rp *redisProtocol) split(s *session, r *request, cmd *rediscmd.Command, args [][]byte) {
 	keys, err := cmd.KeyIndexes(args, s.idxs[:0])
 	s.idxs = keys
 	if err != nil {
