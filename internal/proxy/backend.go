@@ -348,6 +348,12 @@ func (b *backendConn) readLoop(conn net.Conn, raw *rawConn, gen uint64) {
 	// it stopped at began (for the log).
 	var bad error
 	var sample string
+	// framed holds the requests whose replies this burst framed: they
+	// are completed (made visible to their sessions) at the end of the
+	// burst, after the connection is failed if the burst ends in bad
+	// bytes, so that no client can have its reply and send its next
+	// request to this connection before it is out of service.
+	var framed []*request
 	var touched []*session
 	timing := p.timing
 	get := func() []byte {
@@ -441,15 +447,11 @@ func (b *backendConn) readLoop(conn net.Conn, raw *rawConn, gen uint64) {
 			} else {
 				r.reply = append(r.reply[:0], reply...)
 			}
-			if r.sess.complete(r) {
-				touched = addSession(touched, r.sess)
-			}
+			framed = append(framed, r)
 		}
 		if bad != nil {
-			// The replies framed before the bad bytes are delivered
-			// after the connection is failed (below), so that no client
-			// that has its reply can send its next request to this
-			// connection before the failure takes it out of service.
+			// The replies framed before the bad bytes are completed
+			// after the connection is failed (below).
 			sample = string(buf[off:min(n, off+64)])
 			return false
 		}
@@ -464,12 +466,12 @@ func (b *backendConn) readLoop(conn net.Conn, raw *rawConn, gen uint64) {
 				buf = nb
 			}
 		}
-		// Every way out delivers what this burst completed. A fail()
-		// that ran between a pop above and its completion found that
-		// request not done and left it, and nobody else would write it:
-		// its client would wait for ever, and its session never end.
-		deliverAll(touched)
-		touched = touched[:0]
+		// Every other way out completes and delivers what this burst
+		// framed. A fail() that ran between a pop above and here found
+		// those requests gone from the queue and left them, and nobody
+		// else would answer them: their clients would wait for ever, and
+		// their sessions never end.
+		framed, touched = completeAll(framed, touched)
 		return live
 	})
 	switch {
@@ -483,16 +485,24 @@ func (b *backendConn) readLoop(conn net.Conn, raw *rawConn, gen uint64) {
 	b.fail(gen, err)
 	// The replies framed before a bad one: their clients have them at
 	// once, not when a next request pushes them out.
-	deliverAll(touched)
+	completeAll(framed, touched)
 }
 
-// deliverAll writes the replies completed for each session of list, and
-// clears list for reuse.
-func deliverAll(list []*session) {
-	for i, s := range list {
-		s.deliver()
-		list[i] = nil
+// completeAll completes each request of framed (its reply is in place)
+// and writes to each session that got one, once. It returns both lists
+// emptied, for reuse.
+func completeAll(framed []*request, touched []*session) ([]*request, []*session) {
+	for i, r := range framed {
+		if r.sess.complete(r) {
+			touched = addSession(touched, r.sess)
+		}
+		framed[i] = nil
 	}
+	for i, s := range touched {
+		s.deliver()
+		touched[i] = nil
+	}
+	return framed[:0], touched[:0]
 }
 
 // growReadBuf returns a larger buffer holding buf[:n]. When the parser
