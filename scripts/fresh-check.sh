@@ -147,8 +147,11 @@ inroot 'set -e
 running() { [ -r "/proc/$1/stat" ] && [ "$(sed 's/^.*) //' "/proc/$1/stat" | cut -d' ' -f1)" != Z ]; }
 inroot_procs() {
   for d in /proc/[0-9]*; do
-    [ "$(readlink "$d/root" 2>/dev/null)" = "$root" ] && running "${d#/proc/}" && tr '\0' ' ' <"$d/cmdline" && echo
+    if [ "$(readlink "$d/root" 2>/dev/null)" = "$root" ] && running "${d#/proc/}"; then
+      tr '\0' ' ' <"$d/cmdline"; echo
+    fi
   done
+  return 0
 }
 pgid=$(cat "$root/tmp/demo.pid")
 kill -INT -- "-$pgid"

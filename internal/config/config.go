@@ -62,6 +62,9 @@ type Pool struct {
 	Redis             bool
 	RedisAuth         string
 	RedisDB           int
+	// SplitTransactions lets a MULTI/EXEC whose keys are on several
+	// servers run as one MULTI/EXEC per server (Redis pools).
+	SplitTransactions bool
 
 	ServerConnections  int
 	AutoEjectHosts     bool
@@ -79,10 +82,27 @@ type Pool struct {
 	// in the slow log; negative: none is (the default); 0: every one is.
 	SlowlogSlowerThan time.Duration
 
+	// ScriptNoKeys says what a Redis pool does with EVAL, EVALSHA or
+	// FCALL given no key (numkeys 0): ScriptNoKeysError refuses it,
+	// ScriptNoKeysPlaceholder runs it on the server of the key
+	// "placeholder".
+	ScriptNoKeys string
+
 	// MaxReplyBytes bounds one server reply: a larger one fails its
 	// request and closes that server connection. It also bounds what a
 	// server connection's read buffer may grow to.
 	MaxReplyBytes int
+}
+
+// The values of script_no_keys.
+const (
+	ScriptNoKeysError       = "error"
+	ScriptNoKeysPlaceholder = "placeholder"
+)
+
+// ScriptNoKeysValues returns the values script_no_keys accepts.
+func ScriptNoKeysValues() []string {
+	return []string{ScriptNoKeysError, ScriptNoKeysPlaceholder}
 }
 
 // DefaultMaxReplyBytes is max_reply_bytes when the file does not set it:
@@ -110,6 +130,7 @@ func DefaultPool() *Pool {
 		ServerFailureLimit: 2,
 		SentinelHeartbeat:  1000 * time.Millisecond,
 		SlowlogSlowerThan:  -1,
+		ScriptNoKeys:       ScriptNoKeysError,
 		MaxReplyBytes:      DefaultMaxReplyBytes,
 	}
 }

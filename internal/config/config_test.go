@@ -29,7 +29,7 @@ var badConfigs = []struct {
 		`x.yml:2: pool "a": unknown key "lisen" (did you mean "listen"?)`,
 	}},
 	{"unknown key, far from any", pool + "  foo: bar\n" + servers, []string{
-		`x.yml:3: pool "a": unknown key "foo" (the keys are listen, client_connections, hash, hash_tag, distribution, timeout, backlog, tcpkeepalive, preconnect, redis, redis_auth, redis_db, server_connections, auto_eject_hosts, server_retry_timeout, server_failure_limit, servers, sentinels, groups, sentinel_heartbeat, slowlog_slower_than, max_reply_bytes)`,
+		`x.yml:3: pool "a": unknown key "foo" (the keys are listen, client_connections, hash, hash_tag, distribution, timeout, backlog, tcpkeepalive, preconnect, redis, redis_auth, redis_db, server_connections, auto_eject_hosts, server_retry_timeout, server_failure_limit, servers, sentinels, groups, sentinel_heartbeat, slowlog_slower_than, split_transactions, script_no_keys, max_reply_bytes)`,
 	}},
 	{"list where an address is expected", "a:\n  listen:\n   - 127.0.0.1:22121\n" + servers, []string{
 		`x.yml:3: pool "a": listen must be an address like 127.0.0.1:22121, not a list`,
@@ -215,6 +215,12 @@ var badConfigs = []struct {
 	{"sentinel pool that is not redis", pool + "  redis: false\n  groups:\n   - g1\n  sentinels:\n   - 127.0.0.1:26379\n", []string{
 		`x.yml:3: pool "a": is a Sentinel pool (groups:), which always speaks Redis; remove redis: false`,
 	}},
+	{"script_no_keys in a memcached pool", pool + "  script_no_keys: placeholder\n" + servers, []string{
+		`x.yml:3: pool "a": script_no_keys needs redis: true (Memcached has no scripts)`,
+	}},
+	{"script_no_keys unknown", pool + "  redis: true\n  script_no_keys: first\n" + servers, []string{
+		`x.yml:4: pool "a": script_no_keys "first" is not one of error, placeholder`,
+	}},
 	{"redis_auth in a memcached pool", pool + "  redis_auth: secret\n" + servers, []string{
 		`x.yml:3: pool "a": redis_auth needs redis: true (Memcached pools have no AUTH)`,
 	}},
@@ -322,7 +328,7 @@ var badConfigs = []struct {
 			`x.yml:11: pool "beta": has no listen address (add listen: host:port)`,
 			`x.yml:11: pool "beta": has no servers (add servers: with host:port:weight entries, or groups: and sentinels:)`,
 			`x.yml:12: pool "beta": distribution "vnode" is not one of ketama, modula, random`,
-			`x.yml:13: pool "beta": unknown key "bogus" (the keys are listen, client_connections, hash, hash_tag, distribution, timeout, backlog, tcpkeepalive, preconnect, redis, redis_auth, redis_db, server_connections, auto_eject_hosts, server_retry_timeout, server_failure_limit, servers, sentinels, groups, sentinel_heartbeat, slowlog_slower_than, max_reply_bytes)`,
+			`x.yml:13: pool "beta": unknown key "bogus" (the keys are listen, client_connections, hash, hash_tag, distribution, timeout, backlog, tcpkeepalive, preconnect, redis, redis_auth, redis_db, server_connections, auto_eject_hosts, server_retry_timeout, server_failure_limit, servers, sentinels, groups, sentinel_heartbeat, slowlog_slower_than, split_transactions, script_no_keys, max_reply_bytes)`,
 		}},
 }
 
@@ -472,7 +478,7 @@ func TestDefaults(t *testing.T) {
 		d.ClientConnections != 0 || d.ServerConnections != 1 || d.AutoEjectHosts ||
 		d.ServerRetryTimeout != 30*time.Second || d.ServerFailureLimit != 2 ||
 		d.SentinelHeartbeat != time.Second || d.Redis || d.Preconnect || d.TCPKeepalive ||
-		d.SlowlogSlowerThan >= 0 || d.MaxReplyBytes != 512<<20 {
+		d.SlowlogSlowerThan >= 0 || d.ScriptNoKeys != ScriptNoKeysError || d.MaxReplyBytes != 512<<20 {
 		t.Errorf("DefaultPool() = %+v", d)
 	}
 }
@@ -502,6 +508,7 @@ var goodConfigs = []struct {
 		"  server_retry_timeout: 0\n" +
 		"  server_failure_limit: 0\n" +
 		"  slowlog_slower_than: 10000\n" +
+		"  script_no_keys: placeholder\n" +
 		"  max_reply_bytes: 1048576\n" +
 		"  servers:\n" +
 		"   - 127.0.0.1:6379:10 one\n",
@@ -512,9 +519,10 @@ var goodConfigs = []struct {
 				Timeout: 250 * time.Millisecond, Backlog: 0, TCPKeepalive: true, Preconnect: true,
 				Redis: true, RedisAuth: "123456", RedisDB: 3, ServerConnections: 4, AutoEjectHosts: true,
 				ServerRetryTimeout: 0, ServerFailureLimit: 0,
-				Servers:           []Server{{Address: Address{Network: "tcp", Host: "127.0.0.1", Port: 6379}, Weight: 10, Name: "one", Line: 21}},
+				Servers:           []Server{{Address: Address{Network: "tcp", Host: "127.0.0.1", Port: 6379}, Weight: 10, Name: "one", Line: 22}},
 				SentinelHeartbeat: time.Second,
 				SlowlogSlowerThan: 10 * time.Millisecond,
+				ScriptNoKeys:      ScriptNoKeysPlaceholder,
 				MaxReplyBytes:     1 << 20,
 			}
 			if !reflect.DeepEqual(p, want) {
@@ -678,7 +686,8 @@ func TestKeys(t *testing.T) {
 		"server_connections": "2", "auto_eject_hosts": "true", "server_retry_timeout": "10",
 		"server_failure_limit": "1", "servers": "\n   - 127.0.0.1:6379:1",
 		"sentinels": "\n   - 127.0.0.1:26379", "groups": "\n   - g", "sentinel_heartbeat": "10",
-		"slowlog_slower_than": "1000", "max_reply_bytes": "2097152",
+		"slowlog_slower_than": "1000", "split_transactions": "true", "script_no_keys": "placeholder",
+		"max_reply_bytes": "2097152",
 	}
 	keys := Keys()
 	seen := make(map[string]bool)

@@ -50,7 +50,7 @@ type key struct {
 
 // keyTable lists the keys twemproxy 0.5.0 reads (conf_commands in
 // nc_conf.c) plus twemproxy-163's sentinels, groups and sentinel_heartbeat,
-// and shardproxy's slowlog_slower_than and max_reply_bytes.
+// and shardproxy's slowlog_slower_than, script_no_keys and max_reply_bytes.
 // It is built per call rather than kept in a package variable so that
 // nothing can modify it.
 func keyTable() []key {
@@ -113,6 +113,12 @@ func keyTable() []key {
 			1, func(p *Pool) *time.Duration { return &p.SentinelHeartbeat }),
 		{KeyInfo{"slowlog_slower_than", "-1 (off)", "Microseconds a request may take before it is recorded in the slow log, served at /slowlog on the stats port; 0 records every request, a negative number none (as Redis's slowlog-log-slower-than)."},
 			setSlowlogSlowerThan},
+		boolKey("split_transactions", "false",
+			"Redis pools: a MULTI/EXEC whose keys are on several servers runs as one MULTI/EXEC per server, sent together, results merged in the client's order: atomic on each server, not across them. When false, such a transaction is refused (EXECABORT) and nothing of it is applied.",
+			func(p *Pool) *bool { return &p.SplitTransactions }),
+		oneOfKey("script_no_keys", "error",
+			"Redis pools: what EVAL, EVALSHA and FCALL with no key (numkeys 0) do: error refuses them (the proxy needs a key to choose a server); placeholder runs them on the server of the key \"placeholder\", which is right only for scripts that touch no key.",
+			ScriptNoKeysValues, func(p *Pool) *string { return &p.ScriptNoKeys }),
 		bytesKey("max_reply_bytes", "536870912 (512 MiB)",
 			"The largest server reply, in bytes, the proxy holds for one request (at least 1048576); a larger reply fails that request with an error and closes the server connection, as does a reply line over 64 KiB. Redis's proto-max-bulk-len is 512 MiB by default.",
 			MinMaxReplyBytes, func(p *Pool) *int { return &p.MaxReplyBytes }),

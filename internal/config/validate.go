@@ -67,6 +67,9 @@ func (d *decoder) validatePool(st *poolState) {
 		}
 		p.Redis = true
 	}
+	if _, ok := seen["script_no_keys"]; ok && !p.Redis {
+		add("script_no_keys", "script_no_keys needs redis: true (Memcached has no scripts)")
+	}
 	if hasAuth && !p.Redis {
 		// nutcracker: `directive "redis_auth:" is only valid for a redis pool`.
 		add("redis_auth", "redis_auth needs redis: true (Memcached pools have no AUTH)")

@@ -27,6 +27,8 @@ package proxy
 
 import (
 	"bytes"
+	"crypto/sha1"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -275,6 +277,31 @@ func mget10Case(f *pathFixture, tb testing.TB) pathCase {
 	return pathCase{"MGET10", []byte(cmd(append([]string{"MGET"}, keys...)...)), [][]byte{want}}
 }
 
+// benchScript is the script of the EVAL and EVALSHA cases.
+const benchScript = "return redis.call('GET', KEYS[1])"
+
+// evalCase runs a script by its body, which the proxy looks up in its
+// script cache each time.
+func evalCase(f *pathFixture, tb testing.TB) pathCase {
+	k := "eval:0"
+	f.preload(tb, k)
+	return pathCase{"EVAL", []byte(cmd("EVAL", benchScript, "1", k)), [][]byte{bulkReply(benchValue(k))}}
+}
+
+// evalshaCase runs a script the proxy knows by its SHA1: every request
+// has a retry armed, which the server's reply never uses.
+func evalshaCase(f *pathFixture, tb testing.TB) pathCase {
+	k := "evalsha:0"
+	f.preload(tb, k)
+	c := dialBench(tb, f.addr, time.Minute)
+	sum := sha1.Sum([]byte(benchScript))
+	sha := hex.EncodeToString(sum[:])
+	if err := c.do([]byte(cmd("SCRIPT", "LOAD", benchScript)), bulkReply(sha)); err != nil {
+		tb.Fatalf("SCRIPT LOAD: %v", err)
+	}
+	return pathCase{"EVALSHA", []byte(cmd("EVALSHA", sha, "1", k)), [][]byte{bulkReply(benchValue(k))}}
+}
+
 // pipelineCase is 16 GETs of keys on every server, written at once.
 func pipelineCase(f *pathFixture, tb testing.TB) pathCase {
 	keys := f.spreadKeys(tb, "pipe", 16)
@@ -327,6 +354,8 @@ func BenchmarkRedisGET(b *testing.B)           { benchPath(b, false, getCase) }
 func BenchmarkRedisSET(b *testing.B)           { benchPath(b, false, setCase) }
 func BenchmarkRedisMGET10(b *testing.B)        { benchPath(b, false, mget10Case) }
 func BenchmarkRedisGETPipeline16(b *testing.B) { benchPath(b, false, pipelineCase) }
+func BenchmarkRedisEVAL(b *testing.B)          { benchPath(b, false, evalCase) }
+func BenchmarkRedisEVALSHA(b *testing.B)       { benchPath(b, false, evalshaCase) }
 
 // The same without the proxy: the client straight to one redis-server.
 // proxy-allocs/req is then the client's own, and must be 0.
@@ -418,6 +447,8 @@ var steadyBounds = map[string]float64{
 	"MGET10":            0.05,
 	"pipelined GET x16": 0.01,
 	"GET, 20 clients":   0.05,
+	"EVAL":              0.05,
+	"EVALSHA":           0.05,
 }
 
 // With the race detector, sync.Pool.Put drops a quarter of what it is given
@@ -429,6 +460,8 @@ var steadyBoundsRace = map[string]float64{
 	"MGET10":            0.8,
 	"pipelined GET x16": 0.1,
 	"GET, 20 clients":   0.8,
+	"EVAL":              0.8,
+	"EVALSHA":           0.8,
 }
 
 // TestSteadyStateAllocs bounds the allocations per request of the steady
@@ -469,7 +502,7 @@ func TestSteadyStateAllocs(t *testing.T) {
 
 	f := newPathFixture(t)
 	c := dialBench(t, f.addr, time.Minute)
-	for _, mk := range []func(*pathFixture, testing.TB) pathCase{getCase, setCase, mget10Case, pipelineCase} {
+	for _, mk := range []func(*pathFixture, testing.TB) pathCase{getCase, setCase, mget10Case, pipelineCase, evalCase, evalshaCase} {
 		pc := mk(f, t)
 		check(pc.name, measure(c, pc))
 	}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/shardproxy/shardproxy/internal/config"
 	"github.com/shardproxy/shardproxy/internal/rediscmd"
 	"github.com/shardproxy/shardproxy/internal/resp"
 )
@@ -16,10 +17,18 @@ type redisProtocol struct {
 	pool     *Pool
 	auth     []byte         // redis_auth, or nil
 	versions serverVersions // the servers' redis_version, for INFO
+	// scriptsAnywhere: script_no_keys is placeholder, so EVAL, EVALSHA
+	// and FCALL without keys run on the server of the placeholder key.
+	scriptsAnywhere bool
+	scripts         *scriptCache // the bodies of the scripts clients sent
 }
 
 func newRedisProtocol(p *Pool) *redisProtocol {
-	rp := &redisProtocol{pool: p}
+	rp := &redisProtocol{
+		pool:            p,
+		scriptsAnywhere: p.cfg.ScriptNoKeys == config.ScriptNoKeysPlaceholder,
+		scripts:         newScriptCache(scriptCacheBytes, scriptCacheCount),
+	}
 	if p.cfg.RedisAuth != "" {
 		rp.auth = []byte(p.cfg.RedisAuth)
 	}
@@ -152,6 +161,8 @@ func (rp *redisProtocol) dispatch(s *session, args [][]byte) {
 		rp.single(s, r, cmd, args)
 	case rediscmd.MultiKey:
 		rp.split(s, r, cmd, args)
+	case rediscmd.Broadcast:
+		rp.broadcast(s, r, cmd, args)
 	}
 }
 

@@ -76,7 +76,7 @@ func (c *clientState) publish(s *session) {
 	}
 	tx := int32(0)
 	if s.inTx {
-		tx = int32(min(s.tx.n, 1<<30)) + 1
+		tx = int32(min(len(s.tx.ends), 1<<30)) + 1
 	}
 	if tx != c.shownTx {
 		c.shownTx = tx

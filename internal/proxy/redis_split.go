@@ -5,6 +5,9 @@ import (
 	"github.com/shardproxy/shardproxy/internal/resp"
 )
 
+// placeholderKey is rediscmd.PlaceholderKey as bytes. Read-only.
+var placeholderKey = []byte(rediscmd.PlaceholderKey)
+
 // mergeFunc builds a multi-key request's reply from its fragments' replies,
 // appending it to dst. It runs once, when the last fragment is answered.
 type mergeFunc func(parent *request, dst []byte) []byte
@@ -16,20 +19,25 @@ type mergeFunc func(parent *request, dst []byte) []byte
 func (rp *redisProtocol) single(s *session, r *request, cmd *rediscmd.Command, args [][]byte) {
 	keys, err := cmd.KeyIndexes(args, s.idxs[:0])
 	s.idxs = keys
-	if err != nil {
+	var key []byte
+	switch {
+	case err == nil && len(keys) > 0:
+		key = args[keys[0]]
+	case err == nil, rp.scriptsAnywhere && cmd.Script != rediscmd.NotScript && cmd.IsNoKeys(err):
+		// No key (EVAL … 0 with script_no_keys: placeholder): any
+		// server will do, the placeholder key's as for keyless commands.
+		keys, key = keys[:0], placeholderKey
+	default:
 		s.reply(r, resp.AppendError(r.reply[:0], err.Error()))
 		return
 	}
-	if len(keys) == 0 {
-		rp.forward(s, r, []byte(rediscmd.PlaceholderKey))
-		return
-	}
-	srv := rp.pool.pick(args[keys[0]])
+	srv := rp.pool.pick(key)
 	if srv == nil {
 		s.noServer(r)
 		return
 	}
-	for _, k := range keys[1:] {
+	for i := 1; i < len(keys); i++ {
+		k := keys[i]
 		if rp.pool.random {
 			break // each key would go to a random server: use the first key's
 		}
@@ -39,6 +47,12 @@ func (rp *redisProtocol) single(s *session, r *request, cmd *rediscmd.Command, a
 		}
 	}
 	b := srv.connFor(s)
+	switch cmd.Script {
+	case rediscmd.ScriptBody:
+		rp.scripts.remember(args[cmd.FirstArg()])
+	case rediscmd.ScriptSHA:
+		rp.armRetry(s, r, b, args[cmd.FirstArg()])
+	}
 	b.enqueue(r, s.cur)
 	s.addDirty(b)
 }

@@ -18,6 +18,11 @@ import (
 // the proxy refuses, a wrong argument count) is answered with an error and
 // marks the transaction failed: EXEC then answers EXECABORT and nothing of
 // it reaches any server, as Redis does for an error at queue time.
+//
+// SCRIPT and FUNCTION management (SCRIPT LOAD, FUNCTION LOAD, …) is
+// refused inside MULTI: it must reach every server. An EVALSHA inside MULTI
+// is not retried on -NOSCRIPT (see redis_script.go): its error is part of
+// the EXEC reply the server sends.
 
 // maxTxBytes bounds the bytes a transaction may queue in the proxy (Redis's
 // own bound is the client query buffer, 1 GB; a transaction is held here
@@ -37,20 +42,33 @@ var (
 
 // txState is a session's open transaction. Owned by the session reader.
 type txState struct {
-	block    []byte  // MULTI and the queued commands, as sent to the server
-	n        int     // commands queued
-	srv      *server // the server of the transaction's keys; nil until a key
-	firstKey []byte  // a copy of the key that chose srv
-	failed   bool    // a command was refused: EXEC answers EXECABORT
+	block    []byte    // the queued commands, as sent to the server
+	ends     []int     // where each command ends in block
+	srvs     []*server // each command's server; nil for a command without keys
+	srv      *server   // the server of the first key; nil until a key
+	firstKey []byte    // a copy of that key
+	failed   bool      // a command was refused: EXEC answers EXECABORT
 }
 
 func (tx *txState) reset() {
 	if cap(tx.block) > maxKeptReply {
 		tx.block = nil
 	}
-	tx.block = append(tx.block[:0], cmdMulti...)
-	tx.n, tx.srv, tx.failed = 0, nil, false
+	tx.block = tx.block[:0]
+	tx.ends = tx.ends[:0]
+	clear(tx.srvs)
+	tx.srvs = tx.srvs[:0]
+	tx.srv, tx.failed = nil, false
 	tx.firstKey = tx.firstKey[:0]
+}
+
+// command returns the bytes of the i-th queued command.
+func (tx *txState) command(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = tx.ends[i-1]
+	}
+	return tx.block[start:tx.ends[i]]
 }
 
 // transaction answers MULTI, EXEC, DISCARD and UNWATCH outside a
@@ -118,10 +136,16 @@ func (rp *redisProtocol) queueTx(s *session, r *request, args [][]byte, cmd *red
 	if err == nil && cmd.Kind == rediscmd.Unsupported {
 		err = cmd.Err()
 	}
-	if err == nil {
-		err = rp.txServer(s, args, cmd)
+	if err == nil && cmd.Kind == rediscmd.Broadcast {
+		// SCRIPT LOAD, FUNCTION LOAD, …: every server must get them, and a
+		// transaction runs on one.
+		err = errors.New("ERR '" + cmd.Name + "' inside MULTI is not supported through the proxy: it must reach every server, and a transaction runs on one")
 	}
-	if err == nil && (len(tx.block)+len(s.cur) > maxTxBytes || tx.n >= maxTxCommands) {
+	var srv *server
+	if err == nil {
+		srv, err = rp.txServer(s, args, cmd)
+	}
+	if err == nil && (len(tx.block)+len(s.cur) > maxTxBytes || len(tx.ends) >= maxTxCommands) {
 		err = errors.New("ERR transaction too large for the proxy to queue")
 	}
 	if err != nil {
@@ -129,41 +153,65 @@ func (rp *redisProtocol) queueTx(s *session, r *request, args [][]byte, cmd *red
 		rp.refuse(s, r, args, err)
 		return
 	}
+	if cmd.Script == rediscmd.ScriptBody {
+		rp.scripts.remember(args[cmd.FirstArg()])
+	}
 	tx.block = append(tx.block, s.cur...)
-	tx.n++
+	tx.ends = append(tx.ends, len(tx.block))
+	tx.srvs = append(tx.srvs, srv)
 	s.reply(r, replyQueued)
 }
 
-// txServer checks that the command's keys are on the transaction's server,
-// fixing that server at the first key.
-func (rp *redisProtocol) txServer(s *session, args [][]byte, cmd *rediscmd.Command) error {
+// txServer returns the server of the command's keys, which must all be on
+// one server, and, unless the pool splits transactions, on the
+// transaction's server (fixed by its first key). It returns nil for a
+// command without keys.
+func (rp *redisProtocol) txServer(s *session, args [][]byte, cmd *rediscmd.Command) (*server, error) {
 	keys, err := cmd.KeyIndexes(args, s.idxs[:0])
 	s.idxs = keys
+	if err != nil && rp.scriptsAnywhere && cmd.Script != rediscmd.NotScript && cmd.IsNoKeys(err) {
+		// EVAL … 0 with script_no_keys: placeholder runs on the
+		// transaction's server, like any keyless command.
+		return nil, nil
+	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	tx := s.tx
+	var cmdSrv *server
 	for _, k := range keys {
 		srv := rp.pool.pick(args[k])
-		if srv == nil {
-			return errors.New("ERR Connection refused")
-		}
-		if tx.srv == nil {
+		switch {
+		case srv == nil:
+			return nil, errors.New("ERR Connection refused")
+		case tx.srv == nil:
 			tx.srv = srv
 			tx.firstKey = append(tx.firstKey[:0], args[k]...)
+		case rp.pool.random:
+			srv = tx.srv // each key would go to a random server: use the first key's
+		}
+		if cmdSrv == nil {
+			cmdSrv = srv
+		}
+		if srv == cmdSrv && (srv == tx.srv || rp.pool.cfg.SplitTransactions) {
 			continue
 		}
-		if srv != tx.srv && !rp.pool.random {
-			return errors.New("ERR key '" + printable(args[k]) + "' is on server " + srv.name +
-				", but this transaction's keys are on " + tx.srv.name +
-				": a transaction runs on one server; put its keys together with a hash tag, e.g. {user1}:a and {user1}:b")
+		other := tx.srv
+		if srv != cmdSrv {
+			other = cmdSrv
 		}
+		return nil, errors.New("ERR key '" + printable(args[k]) + "' is on server " + srv.name +
+			", but this transaction's keys are on " + other.name +
+			": a transaction runs on one server; put its keys together with a hash tag, e.g. {user1}:a and {user1}:b")
 	}
-	return nil
+	return cmdSrv, nil
 }
 
-// exec ends the transaction: EXECABORT if a command was refused, else the
-// whole block goes to its server and the server's EXEC reply is relayed.
+// exec ends the transaction: EXECABORT if a command was refused; else the
+// whole block goes to its server and the server's EXEC reply is relayed,
+// or, with split_transactions and keys on several servers, each server
+// gets a MULTI/EXEC block of its commands, all sent together, and the
+// results are merged back in the client's order.
 func (rp *redisProtocol) exec(s *session, r *request) {
 	tx := s.tx
 	s.inTx = false
@@ -171,26 +219,78 @@ func (rp *redisProtocol) exec(s *session, r *request) {
 		s.reply(r, replyExecAbort)
 		return
 	}
-	key := tx.firstKey
-	if tx.srv == nil {
-		key = []byte(rediscmd.PlaceholderKey) // no key: any server will do
+	first := tx.srv
+	if first == nil {
+		// No key: any server will do.
+		if first = rp.pool.pick([]byte(rediscmd.PlaceholderKey)); first == nil {
+			s.noServer(r)
+			return
+		}
 	}
-	srv := rp.pool.pick(key)
-	switch {
-	case srv == nil:
-		s.noServer(r)
-		return
-	case tx.srv != nil && srv != tx.srv:
-		// The server left the ring (ejected) since the commands were
-		// checked: its keys are elsewhere now, and so maybe not together.
-		s.replyError(r, "EXECABORT the transaction's server "+tx.srv.name+" left the ring; transaction discarded")
+	split := false
+	for i, srv := range tx.srvs {
+		switch {
+		case srv == nil:
+			tx.srvs[i] = first // a command without keys joins the first server
+		case srv != first:
+			split = true
+		}
+		if srv != nil && srv.isEjected() {
+			// Its keys are elsewhere now, and so maybe not together.
+			s.replyError(r, "EXECABORT the transaction's server "+srv.name+" left the ring; transaction discarded")
+			return
+		}
+	}
+	if !split {
+		rp.sendTxBlock(s, r, first, len(tx.srvs), func(dst []byte) []byte { return append(dst, tx.block...) })
 		return
 	}
-	tx.block = append(tx.block, cmdExec...)
+	// One fragment per server, in the order of their first command; the
+	// merge puts each EXEC's results back in the client's order, and a
+	// server's error (EXECABORT, a broken connection) is the reply.
+	r.merge = mergeArray
+	r.keyFrag, r.keyPos = r.keyFrag[:0], r.keyPos[:0]
+	for range tx.srvs {
+		r.keyFrag = append(r.keyFrag, -1)
+		r.keyPos = append(r.keyPos, 0)
+	}
+	s.startFragments(r)
+	defer s.endFragments(r)
+	for i, srv := range tx.srvs {
+		if r.keyFrag[i] >= 0 {
+			continue
+		}
+		f := s.newFragment(r)
+		fi := int32(len(r.frags) - 1)
+		n := 0
+		for j := i; j < len(tx.srvs); j++ {
+			if tx.srvs[j] == srv {
+				r.keyFrag[j], r.keyPos[j] = fi, int32(n)
+				n++
+			}
+		}
+		rp.sendTxBlock(s, f, srv, n, func(dst []byte) []byte {
+			for j := i; j < len(tx.srvs); j++ {
+				if tx.srvs[j] == srv {
+					dst = append(dst, tx.command(j)...)
+				}
+			}
+			return dst
+		})
+	}
+}
+
+// sendTxBlock sends MULTI, the n commands that appendCommands writes, and
+// EXEC to srv as one block, completing r with the EXEC reply.
+func (rp *redisProtocol) sendTxBlock(s *session, r *request, srv *server, n int, appendCommands func([]byte) []byte) {
+	buf := append(s.scratch[:0], cmdMulti...)
+	buf = appendCommands(buf)
+	buf = append(buf, cmdExec...)
+	s.scratch = buf
 	// The server answers MULTI +OK and each command +QUEUED before EXEC's
 	// own reply: the backend drops those and completes r with the last.
-	r.skip = tx.n + 1
+	r.skip = n + 1
 	b := srv.connFor(s)
-	b.enqueue(r, tx.block)
+	b.enqueue(r, buf)
 	s.addDirty(b)
 }

@@ -150,3 +150,56 @@ func TestTransactionsInterleaved(t *testing.T) {
 		t.Errorf("total = %q, want %q", got, want)
 	}
 }
+
+// TestSplitTransactions: with split_transactions, a transaction over keys
+// on several servers runs as one MULTI/EXEC per server and its results
+// come back in the client's order; every key is written on its own server.
+func TestSplitTransactions(t *testing.T) {
+	servers := startRedises(t, 3)
+	px, addr := redisPool(t, "  split_transactions: true\n", servers...)
+	keys := make([]string, 12)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("sk%d", i)
+	}
+	c := dialRaw(t, addr)
+	var req strings.Builder
+	req.WriteString(cmd("MULTI"))
+	for _, k := range keys {
+		req.WriteString(cmd("SET", k, "v"+k))
+		req.WriteString(cmd("GET", k))
+	}
+	req.WriteString(cmd("PING"))
+	req.WriteString(cmd("INCR", keys[0])) // an exec-time error, inside the array
+	req.WriteString(cmd("EXEC"))
+	c.send(req.String())
+	for i := 0; i < 1+2*len(keys)+2; i++ {
+		want := "+QUEUED\r\n"
+		if i == 0 {
+			want = "+OK\r\n"
+		}
+		if got := c.readReply(); got != want {
+			t.Fatalf("reply %d = %q, want %q", i, got, want)
+		}
+	}
+	var want strings.Builder
+	fmt.Fprintf(&want, "*%d\r\n", 2*len(keys)+2)
+	for _, k := range keys {
+		fmt.Fprintf(&want, "+OK\r\n$%d\r\nv%s\r\n", len(k)+1, k)
+	}
+	want.WriteString("+PONG\r\n-ERR value is not an integer or out of range\r\n")
+	if got := c.readReply(); got != want.String() {
+		t.Errorf("EXEC = %q\nwant  %q", got, want.String())
+	}
+	used := map[string]bool{}
+	for _, k := range keys {
+		owner := backendOf(px, k)
+		used[owner] = true
+		got, err := testutil.RedisDo(owner, "", "GET", k)
+		if err != nil || got != "v"+k {
+			t.Errorf("%s on its server %s: %v, %v", k, owner, got, err)
+		}
+	}
+	if len(used) < 2 {
+		t.Errorf("the keys used only %d server(s): the test proves nothing", len(used))
+	}
+}

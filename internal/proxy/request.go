@@ -27,6 +27,11 @@ type request struct {
 	cmdName string
 	slowKey []byte
 
+	// retry, once made, is kept for reuse: an EVALSHA sent again if its
+	// server answers -NOSCRIPT (see redis_script.go). Armed by the
+	// session reader when it queues the request.
+	retry *scriptRetry
+
 	// reply is written by whoever completes the request (a backend reader,
 	// or the session reader for local replies) before marking it done.
 	reply []byte
@@ -66,6 +71,13 @@ func (r *request) reset() {
 		r.reply = nil
 	}
 	r.reply = r.reply[:0]
+	if rt := r.retry; rt != nil {
+		rt.conn, rt.body = nil, ""
+		if cap(rt.cmd) > maxKeptReply {
+			rt.cmd = nil
+		}
+		rt.cmd = rt.cmd[:0]
+	}
 	r.done = false
 	r.pending = 0
 	r.frags = r.frags[:0]

@@ -281,8 +281,12 @@ func (s *session) replyError(r *request, msg string) {
 
 // complete records that r's reply (already in r.reply) has arrived; for a
 // fragment, the parent is done and merged when its last fragment is.
-// It reports whether a request became ready for the client.
+// It reports whether a request became ready for the client. An EVALSHA
+// answered -NOSCRIPT may instead be sent again (see redis_script.go).
 func (s *session) complete(r *request) bool {
+	if r.retry != nil && r.retry.conn != nil && r.retryNoScript() {
+		return false
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := r.parent

@@ -267,3 +267,23 @@ func TestParseInt(t *testing.T) {
 		}
 	}
 }
+
+func TestFirstArgAndNoKeys(t *testing.T) {
+	eval := Lookup([]byte("eval"))
+	load := Lookup([]byte("script")).Sub([]byte("load"))
+	if eval.FirstArg() != 1 || load.FirstArg() != 2 {
+		t.Errorf("FirstArg: eval %d, script|load %d; want 1, 2", eval.FirstArg(), load.FirstArg())
+	}
+	_, noKeys := eval.KeyIndexes(req("eval s 0"), nil)
+	_, badKeys := eval.KeyIndexes(req("eval s x"), nil)
+	switch {
+	case !eval.IsNoKeys(noKeys):
+		t.Errorf("eval s 0: %v is not the no-keys error", noKeys)
+	case eval.IsNoKeys(badKeys) || eval.IsNoKeys(nil):
+		t.Errorf("eval s x: %v taken for the no-keys error", badKeys)
+	case Lookup([]byte("evalsha")).IsNoKeys(noKeys):
+		t.Error("evalsha takes eval's no-keys error for its own")
+	case load.IsNoKeys(noKeys):
+		t.Error("script|load has no keys to miss")
+	}
+}

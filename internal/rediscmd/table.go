@@ -1,7 +1,7 @@
 // Package rediscmd is the Redis command table as data: for every command
 // Redis 7.0 knows, its arity, where its keys are, and how the proxy serves
 // it (routed by key, split per server, answered locally, forwarded to any
-// server, or refused with a reason).
+// server, sent to every server, or refused with a reason).
 //
 // Each command family has its own file (string.go, list.go, …) holding one
 // row per command. Adding a command is adding a row: see [Command]. The
@@ -49,6 +49,10 @@ const (
 	// so they are forwarded to one: the server of [PlaceholderKey], as
 	// twemproxy does for COMMAND and LOLWUT.
 	Keyless
+	// Broadcast commands have no key and must reach every server of the
+	// pool (SCRIPT LOAD, FUNCTION LOAD, …): the proxy sends the request to
+	// each server in the ring and merges the replies (see [Merge]).
+	Broadcast
 )
 
 // PlaceholderKey is the key whose server answers Keyless commands.
@@ -57,7 +61,7 @@ const (
 // through either proxy.
 const PlaceholderKey = "placeholder"
 
-var kindNames = [...]string{"unsupported", "single-key", "multi-key", "local", "keyless"}
+var kindNames = [...]string{"unsupported", "single-key", "multi-key", "local", "keyless", "broadcast"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -66,7 +70,8 @@ func (k Kind) String() string {
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
 
-// Merge says how the replies of a split MultiKey request are combined.
+// Merge says how the replies of a split MultiKey request, or of a
+// Broadcast request's servers, are combined.
 type Merge uint8
 
 const (
@@ -74,9 +79,20 @@ const (
 	MergeArray       // MGET: one array of the values, in the request's key order
 	MergeSum         // DEL, UNLINK, TOUCH, EXISTS: the sum of the integer replies
 	MergeAllOK       // MSET: +OK once every part replied +OK
+	// MergeAll: every server must succeed; the reply is the first
+	// server's (SCRIPT LOAD's SHA1, FUNCTION LOAD's library name, +OK),
+	// else the first server's error.
+	MergeAll
+	// MergeAnd: arrays of 0 and 1, combined element by element: 1 only
+	// where every server answered 1 (SCRIPT EXISTS).
+	MergeAnd
+	// MergeAnyOK: +OK if any server answered +OK, else an error
+	// (SCRIPT KILL, FUNCTION KILL: only the server running the script
+	// kills it; the others answer -NOTBUSY).
+	MergeAnyOK
 )
 
-var mergeNames = [...]string{"none", "array", "sum", "all-ok"}
+var mergeNames = [...]string{"none", "array", "sum", "all-ok", "all", "and", "any-ok"}
 
 func (m Merge) String() string {
 	if int(m) < len(mergeNames) {
@@ -98,10 +114,30 @@ const (
 	// Blocking marks commands that may block the connection (Redis's
 	// "blocking" flag): BLPOP and friends, and XREAD/XREADGROUP with BLOCK.
 	Blocking
+	// Interrupt marks SCRIPT KILL and FUNCTION KILL: a server busy with a
+	// script does not read the connection that sent the script, which
+	// other clients' requests share, so these go on a short-lived
+	// connection of their own.
+	Interrupt
 )
 
 // Has reports whether all of want are set.
 func (f Flags) Has(want Flags) bool { return f&want == want }
+
+// Script says what the first argument of a command that runs or loads a
+// script is, for the proxy's cache of script bodies (see [Command.FirstArg]).
+type Script uint8
+
+const (
+	NotScript Script = iota
+	// ScriptBody: the script itself (EVAL, EVAL_RO, SCRIPT LOAD).
+	ScriptBody
+	// ScriptSHA: the SHA1 of a script the server may have cached
+	// (EVALSHA, EVALSHA_RO); the server answers -NOSCRIPT if it has not.
+	ScriptSHA
+	// ScriptFunction: the name of a function (FCALL, FCALL_RO).
+	ScriptFunction
+)
 
 // Reason says why an Unsupported command is refused. Its String is the
 // explanation the error reply ends with.
@@ -120,8 +156,6 @@ const (
 	// ReasonBlocking: BLPOP, BRPOP, BLMOVE, BZPOPMIN, … would hold a
 	// server connection that other clients' requests share.
 	ReasonBlocking
-	// ReasonScripting: SCRIPT and FUNCTION must reach every server.
-	ReasonScripting
 	// ReasonDatabase: MOVE and SWAPDB; the proxy serves one database.
 	ReasonDatabase
 	// ReasonConnection: commands that change the state of a server
@@ -147,7 +181,6 @@ var reasonTexts = [...]string{
 	ReasonTransaction: "WATCH is not supported through the proxy yet (MULTI/EXEC without WATCH is)",
 	ReasonPubSub:      "pub/sub is not supported through the proxy yet",
 	ReasonBlocking:    "blocking commands are not supported through the proxy yet",
-	ReasonScripting:   "script and function management must reach every server, which the proxy does not do yet",
 	ReasonDatabase:    "the proxy serves a single database",
 	ReasonConnection:  "server connections are shared by many clients, so their state cannot be changed through the proxy",
 	ReasonAdmin:       "server administration is not supported through the proxy; connect to the server directly",
@@ -181,11 +214,15 @@ type Command struct {
 	Keys KeySpec
 	// Kind says how the proxy serves the command.
 	Kind Kind
-	// Merge says how the parts of a split MultiKey request are combined.
+	// Merge says how the parts of a split MultiKey request, or the
+	// servers' replies to a Broadcast request, are combined.
 	Merge Merge
 	// Flags are facts about the command (Write, AllKeysOneServer,
-	// Blocking).
+	// Blocking, Interrupt).
 	Flags Flags
+	// Script says what the first argument is for commands that run or load
+	// a script; NotScript for the others.
+	Script Script
 	// Reason explains why an Unsupported command is refused.
 	Reason Reason
 	// Twemproxy reports whether nutcracker 0.5.0 serves the command
@@ -221,6 +258,22 @@ func (c *Command) Err() error {
 		return nil
 	}
 	return c.refusal
+}
+
+// FirstArg returns the index of the first argument after the command's
+// name, or after the subcommand's name for a subcommand such as SCRIPT
+// LOAD: where EVAL's script and SCRIPT LOAD's are.
+func (c *Command) FirstArg() int {
+	if strings.IndexByte(c.Name, '|') >= 0 {
+		return 2
+	}
+	return 1
+}
+
+// IsNoKeys reports whether err is the error [Command.KeyIndexes] returned
+// because a request of c names no key (EVAL with numkeys 0).
+func (c *Command) IsNoKeys(err error) bool {
+	return c.noKeysErr != nil && err == error(c.noKeysErr)
 }
 
 // Key specifications shared by many rows.

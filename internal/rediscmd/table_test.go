@@ -49,7 +49,7 @@ func TestTableRows(t *testing.T) {
 		if c.MaxArgs != 0 && (c.Arity > 0 || c.MaxArgs < -c.Arity) {
 			t.Errorf("%s: MaxArgs %d contradicts arity %d", name, c.MaxArgs, c.Arity)
 		}
-		if c.Kind > Keyless {
+		if c.Kind > Broadcast {
 			t.Errorf("%s: kind %v", name, c.Kind)
 		}
 		switch {
@@ -62,17 +62,24 @@ func TestTableRows(t *testing.T) {
 		case c.Kind != Unsupported && c.Err() != nil:
 			t.Errorf("%s: %v with an error reply", name, c.Kind)
 		}
-		if (c.Kind == MultiKey) != (c.Merge != MergeNone) {
+		if (c.Kind == MultiKey || c.Kind == Broadcast) != (c.Merge != MergeNone) {
 			t.Errorf("%s: kind %v with merge %v", name, c.Kind, c.Merge)
 		}
 		if (c.Kind == SingleKey || c.Kind == MultiKey) && !hasKeys(c) {
 			t.Errorf("%s: %v without keys", name, c.Kind)
 		}
-		if (c.Kind == Local || c.Kind == Keyless) && hasKeys(c) {
+		if (c.Kind == Local || c.Kind == Keyless || c.Kind == Broadcast) && hasKeys(c) {
 			t.Errorf("%s: %v with keys", name, c.Kind)
 		}
 		if want := c.Kind == SingleKey && mayHaveSeveralKeys(c); c.Flags.Has(AllKeysOneServer) != want {
 			t.Errorf("%s: AllKeysOneServer should be %v", name, want)
+		}
+		if c.Flags.Has(Interrupt) && (c.Kind != Broadcast || c.Merge != MergeAnyOK) {
+			t.Errorf("%s: Interrupt is for broadcast kills, not %v with merge %v", name, c.Kind, c.Merge)
+		}
+		if c.Script == ScriptBody && c.Kind != SingleKey && c.Kind != Broadcast ||
+			(c.Script == ScriptSHA || c.Script == ScriptFunction) && c.Kind != SingleKey {
+			t.Errorf("%s: script argument %d on a %v command", name, c.Script, c.Kind)
 		}
 		if (c.Keys.NumKeysAt > 0) != (c.Keys.NumKeys != NumKeysNone) {
 			t.Errorf("%s: NumKeysAt %d with rule %d", name, c.Keys.NumKeysAt, c.Keys.NumKeys)
@@ -106,14 +113,14 @@ func TestCounts(t *testing.T) {
 			twemproxy++
 		}
 	}
-	for k := Unsupported; k <= Keyless; k++ {
+	for k := Unsupported; k <= Broadcast; k++ {
 		t.Logf("%-12v %3d", k, byKind[k])
 	}
 	t.Logf("%-12s %3d", "twemproxy", twemproxy)
 	if twemproxy != 136 {
 		t.Errorf("%d commands served by twemproxy, want 136", twemproxy)
 	}
-	want := map[Kind]int{Unsupported: 78, SingleKey: 171, MultiKey: 6, Local: 25, Keyless: 14}
+	want := map[Kind]int{Unsupported: 65, SingleKey: 171, MultiKey: 6, Local: 25, Keyless: 18, Broadcast: 9}
 	for k, n := range want {
 		if byKind[k] != n {
 			t.Errorf("%v: %d commands, want %d", k, byKind[k], n)
@@ -126,6 +133,8 @@ func TestKindMergeReasonStrings(t *testing.T) {
 		{SingleKey.String(), "single-key"},
 		{Kind(9).String(), "kind(9)"},
 		{MergeAllOK.String(), "all-ok"},
+		{Broadcast.String(), "broadcast"},
+		{MergeAnyOK.String(), "any-ok"},
 		{Merge(7).String(), "merge(7)"},
 		{ReasonPubSub.String(), "pub/sub is not supported through the proxy yet"},
 		{Reason(99).String(), "reason(99)"},
