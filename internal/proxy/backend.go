@@ -493,6 +493,7 @@ func (b *backendConn) readLoop(conn net.Conn, raw *rawConn, gen uint64) {
 // emptied, for reuse.
 func completeAll(framed []*request, touched []*session) ([]*request, []*session) {
 	for i, r := range framed {
+		r.holdRetry(framed[i+1:])
 		if r.sess.complete(r) {
 			touched = addSession(touched, r.sess)
 		}
