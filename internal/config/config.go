@@ -62,6 +62,9 @@ type Pool struct {
 	Redis             bool
 	RedisAuth         string
 	RedisDB           int
+	// Databases is how many databases the servers have (their own
+	// `databases` setting): SELECT n is accepted for 0 ≤ n < Databases.
+	Databases int
 	// SplitTransactions lets a MULTI/EXEC whose keys are on several
 	// servers run as one MULTI/EXEC per server (Redis pools).
 	SplitTransactions bool
@@ -87,6 +90,10 @@ type Pool struct {
 	// ScriptNoKeysPlaceholder runs it on the server of the key
 	// "placeholder".
 	ScriptNoKeys string
+	// ClientOutputLimit is how many bytes of unread replies (and of
+	// unanswered requests) the proxy holds for one client before it stops
+	// reading from that client until they drain; 0: no limit.
+	ClientOutputLimit int
 
 	// MaxReplyBytes bounds one server reply: a larger one fails its
 	// request and closes that server connection. It also bounds what a
@@ -105,6 +112,9 @@ func ScriptNoKeysValues() []string {
 	return []string{ScriptNoKeysError, ScriptNoKeysPlaceholder}
 }
 
+// DefaultClientOutputLimit is client_output_limit's default: 64 MiB.
+const DefaultClientOutputLimit = 64 << 20
+
 // DefaultMaxReplyBytes is max_reply_bytes when the file does not set it:
 // 512 MiB, Redis's proto-max-bulk-len, the largest value Redis accepts.
 const DefaultMaxReplyBytes = 512 << 20
@@ -115,8 +125,8 @@ const DefaultMaxReplyBytes = 512 << 20
 const MinMaxReplyBytes = 1 << 20
 
 // DefaultPool returns a pool with every default set, the one place where
-// defaults live. The values are twemproxy's (nc_conf.h) and twemproxy-163's
-// for sentinel_heartbeat.
+// defaults live. The values are twemproxy's (nc_conf.h), twemproxy-163's
+// for sentinel_heartbeat, and shardproxy's for its own keys.
 func DefaultPool() *Pool {
 	return &Pool{
 		ClientConnections:  0,
@@ -129,8 +139,10 @@ func DefaultPool() *Pool {
 		ServerRetryTimeout: 30000 * time.Millisecond,
 		ServerFailureLimit: 2,
 		SentinelHeartbeat:  1000 * time.Millisecond,
+		Databases:          16,
 		SlowlogSlowerThan:  -1,
 		ScriptNoKeys:       ScriptNoKeysError,
+		ClientOutputLimit:  DefaultClientOutputLimit,
 		MaxReplyBytes:      DefaultMaxReplyBytes,
 	}
 }

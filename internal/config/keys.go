@@ -50,7 +50,8 @@ type key struct {
 
 // keyTable lists the keys twemproxy 0.5.0 reads (conf_commands in
 // nc_conf.c) plus twemproxy-163's sentinels, groups and sentinel_heartbeat,
-// and shardproxy's slowlog_slower_than, script_no_keys and max_reply_bytes.
+// and shardproxy's slowlog_slower_than, split_transactions, script_no_keys,
+// client_output_limit and max_reply_bytes.
 // It is built per call rather than kept in a package variable so that
 // nothing can modify it.
 func keyTable() []key {
@@ -86,7 +87,7 @@ func keyTable() []key {
 		{KeyInfo{"redis_auth", "", "Password: clients must AUTH with it, and the proxy AUTHs with it on each server connection. Redis pools only."},
 			setRedisAuth},
 		numberKey("redis_db", "0",
-			"The database the proxy SELECTs on each server connection; clients always see database 0.",
+			"The database a new client starts in: the proxy SELECTs it on its server connections. A client's SELECT n moves its requests to database n of every server.",
 			0, func(p *Pool) *int { return &p.RedisDB }),
 		numberKey("server_connections", "1",
 			"The most connections opened to each server.",
@@ -113,12 +114,18 @@ func keyTable() []key {
 			1, func(p *Pool) *time.Duration { return &p.SentinelHeartbeat }),
 		{KeyInfo{"slowlog_slower_than", "-1 (off)", "Microseconds a request may take before it is recorded in the slow log, served at /slowlog on the stats port; 0 records every request, a negative number none (as Redis's slowlog-log-slower-than)."},
 			setSlowlogSlowerThan},
+		numberKey("databases", "16",
+			"Redis pools: how many databases the servers have (their own databases setting): clients may SELECT 0 to databases-1, as on a server; the default database of a new client is redis_db.",
+			1, func(p *Pool) *int { return &p.Databases }),
 		boolKey("split_transactions", "false",
 			"Redis pools: a MULTI/EXEC whose keys are on several servers runs as one MULTI/EXEC per server, sent together, results merged in the client's order: atomic on each server, not across them. When false, such a transaction is refused (EXECABORT) and nothing of it is applied.",
 			func(p *Pool) *bool { return &p.SplitTransactions }),
 		oneOfKey("script_no_keys", "error",
 			"Redis pools: what EVAL, EVALSHA and FCALL with no key (numkeys 0) do: error refuses them (the proxy needs a key to choose a server); placeholder runs them on the server of the key \"placeholder\", which is right only for scripts that touch no key.",
 			ScriptNoKeysValues, func(p *Pool) *string { return &p.ScriptNoKeys }),
+		bytesKey("client_output_limit", "67108864 (64 MiB)",
+			"Bytes of replies a client may leave unread, and of its requests the proxy may hold unanswered, before the proxy stops reading from that client until they drain; the client is slowed down, not disconnected. 0 means no limit (as Redis's client-output-buffer-limit for normal clients).",
+			0, func(p *Pool) *int { return &p.ClientOutputLimit }),
 		bytesKey("max_reply_bytes", "536870912 (512 MiB)",
 			"The largest server reply, in bytes, the proxy holds for one request (at least 1048576); a larger reply fails that request with an error and closes the server connection, as does a reply line over 64 KiB. Redis's proto-max-bulk-len is 512 MiB by default.",
 			MinMaxReplyBytes, func(p *Pool) *int { return &p.MaxReplyBytes }),

@@ -70,6 +70,9 @@ func (d *decoder) validatePool(st *poolState) {
 	if _, ok := seen["script_no_keys"]; ok && !p.Redis {
 		add("script_no_keys", "script_no_keys needs redis: true (Memcached has no scripts)")
 	}
+	if _, ok := seen["databases"]; ok && p.RedisDB >= p.Databases {
+		add("databases", "redis_db %d is not below databases %d (the servers' databases are 0 to databases-1)", p.RedisDB, p.Databases)
+	}
 	if hasAuth && !p.Redis {
 		// nutcracker: `directive "redis_auth:" is only valid for a redis pool`.
 		add("redis_auth", "redis_auth needs redis: true (Memcached pools have no AUTH)")

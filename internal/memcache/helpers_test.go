@@ -155,6 +155,9 @@ func feedRequests(t testing.TB, data []byte, cuts []int, move bool) stream {
 				if req.Need() < 1 {
 					t.Fatalf("Need() = %d after ErrIncomplete", req.Need())
 				}
+				if move {
+					req.Forget() // the partial request survives it
+				}
 				break
 			}
 			if err != nil {
@@ -189,6 +192,11 @@ func feedRequests(t testing.TB, data []byte, cuts []int, move bool) stream {
 			checkRequestSlices(t, &req, buf[:n])
 			out.items = append(out.items, item{desc: describe(&req), req: true, cmd: req.Command, n: n,
 				noreply: req.Noreply, quiet: req.Quiet})
+			if move {
+				// A session that moves its buffer drops its references
+				// to the old one.
+				req.Forget()
+			}
 			buf = buf[n:]
 			consumed += n
 		}

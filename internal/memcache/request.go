@@ -173,6 +173,18 @@ func (req *Request) DecodedKey() []byte {
 	return nil
 }
 
+// Forget drops the references the last parsed request holds into the
+// caller's buffer (Name, Args, Keys, Line, Data and the rest), so that a
+// large buffer can be freed while the Request is kept for the next one. A
+// partly parsed request is not forgotten: its progress is kept as offsets,
+// and the caller may go on with the same bytes in another buffer.
+func (req *Request) Forget() {
+	clear(req.args)
+	req.args = req.args[:0]
+	req.Name, req.Args, req.Keys, req.Flags = nil, nil, nil, nil
+	req.Exptime, req.Opaque, req.Line, req.Data = nil, nil, nil, nil
+}
+
 // Reset forgets a partly parsed request and drops buffers grown by an
 // unusually large one (a get of thousands of keys), e.g. when the
 // connection is recycled.

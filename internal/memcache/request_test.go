@@ -596,3 +596,53 @@ func TestLongGetLine(t *testing.T) {
 		t.Fatalf("get line over %d bytes: %v", MaxGetLineLen, err)
 	}
 }
+
+// TestRequestForget: Forget leaves no reference to the buffer of the last
+// request, and a partial request goes on from where it was, in a new buffer.
+func TestRequestForget(t *testing.T) {
+	tests := []struct {
+		name  string
+		first string // parsed, then Forget
+		rest  string // appended to what first left unconsumed, completing it
+	}{
+		{"complete get", "get a b\r\n", ""},
+		{"complete set", "set k 0 0 1\r\nv\r\n", ""},
+		{"inside a data block", "set k 5 0 5 noreply\r\nva", "lue\r\n"},
+		{"inside a line", "get a", " b\r\n"},
+		{"meta set", "ms k 2 T0 q\r\nv", "v\r\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var req Request
+			buf := []byte(tc.first)
+			n, err := ParseRequest(buf, &req)
+			if err != nil && !errors.Is(err, ErrIncomplete) {
+				t.Fatal(err)
+			}
+			req.Forget()
+			if req.Name != nil || req.Args != nil || req.Keys != nil || req.Line != nil || req.Data != nil {
+				t.Fatalf("fields still refer to the buffer: %s", describe(&req))
+			}
+			for i, a := range req.args[:cap(req.args)] {
+				if a != nil {
+					t.Fatalf("args[%d] still refers to %q", i, a)
+				}
+			}
+			if err == nil {
+				return
+			}
+			whole := tc.first + tc.rest
+			var fresh Request
+			if _, err := ParseRequest([]byte(whole), &fresh); err != nil {
+				t.Fatal(err)
+			}
+			moved := append([]byte(nil), buf[n:]...)
+			clear(buf) // the old buffer is gone
+			moved = append(moved, tc.rest...)
+			m, err := ParseRequest(moved, &req)
+			if err != nil || m != len(moved) || describe(&req) != describe(&fresh) {
+				t.Fatalf("after Forget: m=%d err=%v %s, want %d bytes and %s", m, err, describe(&req), len(moved), describe(&fresh))
+			}
+		})
+	}
+}

@@ -33,7 +33,12 @@ type server struct {
 	failures atomic.Int32 // consecutive connection failures (auto_eject_hosts)
 	stats    serverCounters
 
-	mu      sync.Mutex // guards ejected
+	// dbConns holds the connections for the databases clients SELECTed
+	// other than redis_db's (conns): copied on write under mu, read
+	// without a lock.
+	dbConns atomic.Pointer[map[int][]*backendConn]
+
+	mu      sync.Mutex // guards ejected and the writing of dbConns
 	ejected bool
 }
 
@@ -51,15 +56,38 @@ func newServer(p *Pool, cfg config.Server) *server {
 	s := &server{pool: p, cfg: cfg, name: cfg.RingName()}
 	addr := cfg.Address
 	s.addr.Store(&addr)
-	n := max(1, p.cfg.ServerConnections)
-	for i := range n {
-		b := &backendConn{server: s, index: i}
+	s.conns = s.newConns(p.cfg.RedisDB)
+	return s
+}
+
+// newConns makes the pool's server_connections connections to the server
+// for database db (Redis pools; 0 for Memcached).
+func (s *server) newConns(db int) []*backendConn {
+	p := s.pool
+	conns := make([]*backendConn, max(1, p.cfg.ServerConnections))
+	for i := range conns {
+		b := &backendConn{server: s, index: i, db: db}
 		if p.cfg.Redis {
 			b.famLatency = new([rediscmd.NumFamilies]stats.Histogram)
 		}
-		s.conns = append(s.conns, b)
+		conns[i] = b
 	}
-	return s
+	return conns
+}
+
+// eachConn calls fn for every connection of the server: redis_db's and
+// those of other databases.
+func (s *server) eachConn(fn func(*backendConn)) {
+	for _, b := range s.conns {
+		fn(b)
+	}
+	if m := s.dbConns.Load(); m != nil {
+		for _, conns := range *m {
+			for _, b := range conns {
+				fn(b)
+			}
+		}
+	}
 }
 
 // address returns where the server is reached now.
@@ -68,7 +96,40 @@ func (s *server) address() config.Address { return *s.addr.Load() }
 // connFor returns the connection a session uses for this server. A session
 // always uses the same one, so its requests to a server stay in order.
 func (s *server) connFor(sess *session) *backendConn {
-	return s.conns[sess.id%uint64(len(s.conns))]
+	conns := s.conns
+	if sess.db != s.pool.cfg.RedisDB {
+		conns = s.connsOf(sess.db)
+	}
+	return conns[sess.id%uint64(len(conns))]
+}
+
+// connsOf returns the connections for database db, made on first use
+// (dialled on first request, like every connection). The pool bounds how
+// many databases are in use (useDB).
+func (s *server) connsOf(db int) []*backendConn {
+	if m := s.dbConns.Load(); m != nil {
+		if conns, ok := (*m)[db]; ok {
+			return conns
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.dbConns.Load()
+	if old != nil {
+		if conns, ok := (*old)[db]; ok {
+			return conns
+		}
+	}
+	m := make(map[int][]*backendConn, 1)
+	if old != nil {
+		for k, v := range *old {
+			m[k] = v
+		}
+	}
+	conns := s.newConns(db)
+	m[db] = conns
+	s.dbConns.Store(&m)
+	return conns
 }
 
 // backendConn is one persistent connection to a server, shared by every
@@ -79,19 +140,22 @@ type backendConn struct {
 	// Immutable.
 	server *server
 	index  int
+	db     int // the database it SELECTs after connecting (Redis pools)
 
 	mu       sync.Mutex // guards everything below; never held across I/O
 	state    connState
 	gen      uint64 // bumped at every new connection, to ignore stale events
 	conn     net.Conn
-	raw      *rawConn // conn's descriptor, for writes that skip the runtime's syscall bookkeeping
-	wbuf     []byte   // requests not yet written
-	spare    []byte   // the other write buffer, while wbuf is being written
-	flushing bool     // a goroutine is writing wbuf
-	inflight reqQueue // requests written or waiting to be, oldest first
-	replies  uint64   // replies received on this connection: progress for the timeout sweeper
-	stalled  int      // sweeps in a row with requests in flight and no reply
-	lastSeen uint64   // replies at the previous sweep
+	raw      *rawConn    // conn's descriptor, for writes that skip the runtime's syscall bookkeeping
+	wbuf     []byte      // requests not yet written
+	lent     []lentBody  // large request bodies to write among wbuf's bytes, in order
+	spare    []byte      // the other write buffer, while wbuf is being written
+	vec      net.Buffers // the pieces of a write with lent bodies; owned by the flusher
+	flushing bool        // a goroutine is writing wbuf
+	inflight reqQueue    // requests written or waiting to be, oldest first
+	replies  uint64      // replies received on this connection: progress for the timeout sweeper
+	stalled  int         // sweeps in a row with requests in flight and no reply
+	lastSeen uint64      // replies at the previous sweep
 	counts   connCounts
 
 	// Latency, written by this connection's reader only (so no two
@@ -128,9 +192,20 @@ const maxFlushYields = 8
 // maxKeptWriteBuf bounds the write buffer kept between writes.
 const maxKeptWriteBuf = 1 << 20
 
-// enqueue appends one request's bytes and queues r for its reply. The caller
+// lentBody is a large request body queued without a copy: r.body is
+// written after wbuf[:at]. The session that lent it never writes to those
+// bytes again, and they are dropped once written, so a 64 MiB value is
+// never held twice (see session.sendRead).
+type lentBody struct {
+	at int
+	r  *request
+}
+
+// enqueue queues r for its reply with the request's bytes, head then body,
+// appended to the write buffer; with lend, body is not copied but written
+// from where it is, and the caller must not modify it any more. The caller
 // calls flush (through the session's dirty list) once its batch is queued.
-func (b *backendConn) enqueue(r *request, data []byte) {
+func (b *backendConn) enqueue(r *request, head, body []byte, lend bool) {
 	sess := r.sess
 	r.start, r.family = sess.now, sess.family
 	if b.server.pool.slowlog {
@@ -138,20 +213,41 @@ func (b *backendConn) enqueue(r *request, data []byte) {
 		r.slowKey = append(r.slowKey[:0], sess.key...)
 	}
 	b.mu.Lock()
-	b.wbuf = append(b.wbuf, data...)
-	r.size = len(data)
+	b.pushLocked(r, head, body, lend)
+	b.mu.Unlock()
+}
+
+// pushLocked queues r with its bytes, head and then body (lent: written
+// from the caller's buffer; else copied), counts it, and dials when the
+// connection is idle. Every request reaches a connection through here.
+// b.mu must be held.
+func (b *backendConn) pushLocked(r *request, head, body []byte, lend bool) {
+	size := len(head) + len(body)
+	if b.state == stateIdle && len(b.lent) > 0 {
+		// Left by a failed connection, whose requests have all been
+		// answered (fail): nothing of them is to be written.
+		clear(b.lent)
+		b.lent = b.lent[:0]
+	}
+	b.wbuf = append(b.wbuf, head...)
+	if lend {
+		r.body = body
+		b.lent = append(b.lent, lentBody{at: len(b.wbuf), r: r})
+	} else {
+		b.wbuf = append(b.wbuf, body...)
+	}
+	r.size = size
 	b.inflight.push(r)
 	c := &b.counts
 	c.requests++
-	c.requestBytes += uint64(len(data))
+	c.requestBytes += uint64(size)
 	c.inQueue++
-	c.inQueueBytes += int64(len(data))
+	c.inQueueBytes += int64(size)
 	if b.state == stateIdle {
 		b.state = stateConnecting
 		b.gen++
 		go b.connect(b.gen)
 	}
-	b.mu.Unlock()
 }
 
 // flush writes everything queued, unless another goroutine is already doing
@@ -161,7 +257,7 @@ func (b *backendConn) enqueue(r *request, data []byte) {
 // the proxy than direct.
 func (b *backendConn) flush() {
 	b.mu.Lock()
-	if b.flushing || b.state != stateConnected || len(b.wbuf) == 0 {
+	if b.flushing || b.state != stateConnected || len(b.wbuf) == 0 && len(b.lent) == 0 {
 		b.mu.Unlock()
 		return
 	}
@@ -187,7 +283,7 @@ func (b *backendConn) flush() {
 func (b *backendConn) writeLoop() {
 	for {
 		b.mu.Lock()
-		if len(b.wbuf) == 0 || b.state != stateConnected {
+		if len(b.wbuf) == 0 && len(b.lent) == 0 || b.state != stateConnected {
 			b.flushing = false
 			b.mu.Unlock()
 			return
@@ -195,17 +291,32 @@ func (b *backendConn) writeLoop() {
 		out, conn, raw, gen := b.wbuf, b.conn, b.raw, b.gen
 		b.wbuf = b.spare[:0]
 		b.spare = nil
+		lent := len(b.lent) > 0
+		if lent {
+			b.vec = b.lentPieces(out)
+		}
 		c := &b.counts
 		c.outQueue += c.inQueue
 		c.outQueueBytes += c.inQueueBytes
 		c.inQueue, c.inQueueBytes = 0, 0
 		b.mu.Unlock()
 
-		// Most batches fit the socket buffer: one non-blocking write. The
-		// rest of a large batch goes through the poller.
-		n, err := raw.tryWrite(out)
-		if err == nil && n < len(out) {
-			_, err = conn.Write(out[n:])
+		var err error
+		if lent {
+			// Large bodies go from the client's buffer to the socket in
+			// one writev with the bytes around them.
+			v := b.vec
+			_, err = v.WriteTo(conn)
+			clear(b.vec)
+			b.vec = b.vec[:0]
+		} else {
+			// Most batches fit the socket buffer: one non-blocking write.
+			// The rest of a large batch goes through the poller.
+			var n int
+			n, err = raw.tryWrite(out)
+			if err == nil && n < len(out) {
+				_, err = conn.Write(out[n:])
+			}
 		}
 
 		b.mu.Lock()
@@ -224,6 +335,23 @@ func (b *backendConn) writeLoop() {
 			return
 		}
 	}
+}
+
+// lentPieces returns out, the batch being written, cut where the lent
+// bodies go, with the bodies in between, and empties the lent list.
+// b.mu must be held: the bodies are read from their requests, which a
+// failing connection may hand back to their sessions once it is released.
+func (b *backendConn) lentPieces(out []byte) net.Buffers {
+	v := b.vec[:0]
+	prev := 0
+	for _, l := range b.lent {
+		v = append(v, out[prev:l.at], l.r.body)
+		prev = l.at
+	}
+	v = append(v, out[prev:])
+	clear(b.lent)
+	b.lent = b.lent[:0]
+	return v
 }
 
 // connect dials the server, sends the protocol's prelude (AUTH, SELECT)
@@ -263,7 +391,11 @@ func (b *backendConn) connect(gen uint64) {
 		conn.Close()
 		return
 	}
-	if pre := p.prelude; len(pre) > 0 {
+	pre := p.prelude
+	if b.db != p.cfg.RedisDB {
+		pre = p.proto.prelude(b.db)
+	}
+	if len(pre) > 0 {
 		var head []byte
 		for i := len(pre) - 1; i >= 0; i-- {
 			b.inflight.pushFront(&request{size: len(pre[i])}) // sess == nil: swallowed
@@ -272,6 +404,9 @@ func (b *backendConn) connect(gen uint64) {
 			head = append(head, cmd...)
 		}
 		b.wbuf = append(head, b.wbuf...)
+		for i := range b.lent {
+			b.lent[i].at += len(head)
+		}
 		b.counts.inQueue += int64(len(pre))
 		b.counts.inQueueBytes += int64(len(head))
 	}

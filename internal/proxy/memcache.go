@@ -17,7 +17,7 @@ type memcacheProtocol struct {
 
 func newMemcacheProtocol(p *Pool) *memcacheProtocol { return &memcacheProtocol{pool: p} }
 
-func (mp *memcacheProtocol) prelude() [][]byte { return nil }
+func (mp *memcacheProtocol) prelude(int) [][]byte { return nil }
 
 func (mp *memcacheProtocol) healthCheck() ([]byte, *request) {
 	return []byte("version\r\n"), &request{mcCmd: memcache.Version}
@@ -92,6 +92,7 @@ func (mp *memcacheProtocol) handle(s *session, data []byte) int {
 		}
 		n, err := memcache.ParseRequest(data[off:], s.mc)
 		if err == memcache.ErrIncomplete {
+			s.need = s.mc.Need()
 			return off + n
 		}
 		var pe *memcache.ProtocolError
@@ -118,7 +119,7 @@ func (mp *memcacheProtocol) handle(s *session, data []byte) int {
 			s.stop = true
 			return len(data)
 		}
-		s.cur = data[off : off+n]
+		s.cur, s.curRead = data[off:off+n], true
 		off += n
 		mp.dispatch(s, s.mc)
 	}
@@ -143,7 +144,7 @@ func (mp *memcacheProtocol) dispatch(s *session, req *memcache.Request) {
 		s.stop = true
 	case c == memcache.Version:
 		// twemproxy asks the server of the key "placeholder".
-		mp.forward(s, r, []byte("placeholder"), s.cur)
+		mp.forward(s, r, []byte("placeholder"), nil, s.cur)
 	case c.HasKey():
 		mp.single(s, r, req)
 	default:
@@ -154,33 +155,32 @@ func (mp *memcacheProtocol) dispatch(s *session, req *memcache.Request) {
 }
 
 // single forwards a one-key request to the server of its key. noreply and
-// the meta q flag are taken off the wire (see memcacheReplyParser.scan).
+// the meta q flag are taken off the wire (see memcacheReplyParser.scan):
+// the line is rewritten, the data block goes as the client sent it.
 func (mp *memcacheProtocol) single(s *session, r *request, req *memcache.Request) {
-	data := s.cur
 	switch {
 	case req.Noreply:
 		r.silent = true
 		s.scratch = stripNoreply(s.scratch[:0], req.Line)
-		s.scratch = append(s.scratch, req.Data...)
-		data = s.scratch
+		mp.forward(s, r, req.DecodedKey(), s.scratch, req.Data)
 	case req.Quiet:
 		r.quiet = true
 		s.scratch = memcache.StripQuiet(s.scratch[:0], req.Line)
-		s.scratch = append(s.scratch, req.Data...)
-		data = s.scratch
+		mp.forward(s, r, req.DecodedKey(), s.scratch, req.Data)
+	default:
+		mp.forward(s, r, req.DecodedKey(), nil, s.cur)
 	}
-	mp.forward(s, r, req.DecodedKey(), data)
 }
 
-func (mp *memcacheProtocol) forward(s *session, r *request, key, data []byte) {
+// forward sends head (copied) then body (from the read buffer) to the
+// server of key.
+func (mp *memcacheProtocol) forward(s *session, r *request, key, head, body []byte) {
 	srv := mp.pool.pick(key)
 	if srv == nil {
 		s.noServer(r)
 		return
 	}
-	b := srv.connFor(s)
-	b.enqueue(r, data)
-	s.addDirty(b)
+	s.sendRead(srv.connFor(s), r, head, body)
 }
 
 // stripNoreply appends line without its final "noreply" word (and the
@@ -240,9 +240,7 @@ func (mp *memcacheProtocol) retrieve(s *session, r *request, req *memcache.Reque
 		} else {
 			s.scratch = memcache.AppendGet(s.scratch[:0], req.Name, fragKeys...)
 		}
-		b := srv.connFor(s)
-		b.enqueue(f, s.scratch)
-		s.addDirty(b)
+		s.sendScratch(srv.connFor(s), f)
 	}
 }
 

@@ -60,6 +60,9 @@ type Pool struct {
 	// measured, without a clock read per request.
 	clock atomic.Int64
 
+	dbMu sync.Mutex   // guards dbs
+	dbs  map[int]bool // the databases clients selected besides redis_db (useDB)
+
 	mu        sync.Mutex // guards the fields below
 	ln        net.Listener
 	sessions  map[*session]struct{}
@@ -87,7 +90,7 @@ func newPool(cfg *config.Pool, opts Options, reserve *fdReserve) (*Pool, error) 
 	} else {
 		p.proto = newMemcacheProtocol(p)
 	}
-	p.prelude = p.proto.prelude()
+	p.prelude = p.proto.prelude(cfg.RedisDB)
 	// Redis's own words when it is over maxclients: redis-py turns exactly
 	// this reply into a ConnectionError, which its retry logic handles.
 	p.refusal = p.proto.appendError(nil, "max number of clients reached")
@@ -279,9 +282,7 @@ func (p *Pool) sweepLoop(stop <-chan struct{}) {
 		case <-t.C:
 		}
 		for _, srv := range p.servers {
-			for _, c := range srv.conns {
-				c.sweep(ticks)
-			}
+			srv.eachConn(func(c *backendConn) { c.sweep(ticks) })
 		}
 	}
 }
@@ -512,8 +513,6 @@ func (p *Pool) isClosing() bool {
 
 func (p *Pool) closeServers() {
 	for _, srv := range p.servers {
-		for _, c := range srv.conns {
-			c.close()
-		}
+		srv.eachConn((*backendConn).close)
 	}
 }

@@ -20,7 +20,7 @@ type protocol interface {
 	// prelude returns the requests every new backend connection sends
 	// before any client request (Redis AUTH and SELECT); their replies are
 	// checked and swallowed.
-	prelude() [][]byte
+	prelude(db int) [][]byte
 	// healthCheck returns the request that probes an ejected server (PING,
 	// version) and the request its reply is framed by.
 	healthCheck() ([]byte, *request)

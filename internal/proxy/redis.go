@@ -37,12 +37,12 @@ func newRedisProtocol(p *Pool) *redisProtocol {
 
 // prelude: AUTH before SELECT (twemproxy sends SELECT first, which a server
 // with a password refuses).
-func (rp *redisProtocol) prelude() [][]byte {
+func (rp *redisProtocol) prelude(db int) [][]byte {
 	var pre [][]byte
 	if rp.auth != nil {
 		pre = append(pre, resp.AppendCommand(nil, []byte("AUTH"), rp.auth))
 	}
-	if db := rp.pool.cfg.RedisDB; db != 0 {
+	if db != 0 {
 		pre = append(pre, resp.AppendCommand(nil, []byte("SELECT"), []byte(strconv.Itoa(db))))
 	}
 	return pre
@@ -91,6 +91,7 @@ func (rp *redisProtocol) handleRequests(s *session, data []byte) int {
 	for off < len(data) && !s.stop {
 		n, err := resp.ParseRequest(data[off:], s.parsed)
 		if err == resp.ErrIncomplete {
+			s.need = s.parsed.Need()
 			return off + n
 		}
 		if err != nil {
@@ -106,9 +107,9 @@ func (rp *redisProtocol) handleRequests(s *session, data []byte) int {
 			// Servers get multibulk only: the inline quoting rules are
 			// undone once, here.
 			s.scratch = resp.AppendCommand(s.scratch[:0], s.parsed.Args...)
-			s.cur = s.scratch
+			s.cur, s.curRead = s.scratch, false
 		} else {
-			s.cur = data[off : off+n]
+			s.cur, s.curRead = data[off:off+n], true
 		}
 		off += n
 		rp.dispatch(s, s.parsed.Args)
@@ -228,12 +229,7 @@ func (rp *redisProtocol) local(s *session, r *request, cmd *rediscmd.Command, ar
 	case "role":
 		s.reply(r, replyRole)
 	case "select":
-		// Clients see database 0 whatever redis_db the servers use.
-		if db, err := strconv.Atoi(string(args[1])); err == nil && db == 0 {
-			s.reply(r, replyOK)
-			return
-		}
-		s.replyError(r, "SELECT is not supported through the proxy: only database 0 exists here")
+		rp.selectDB(s, r, args)
 	default:
 		s.replyError(r, "unknown or unsupported command '"+string(args[0])+"'")
 	}
@@ -260,7 +256,5 @@ func (rp *redisProtocol) forward(s *session, r *request, key []byte) {
 		s.noServer(r)
 		return
 	}
-	b := srv.connFor(s)
-	b.enqueue(r, s.cur)
-	s.addDirty(b)
+	s.sendCur(srv.connFor(s), r)
 }

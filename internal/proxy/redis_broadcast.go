@@ -43,7 +43,7 @@ func (rp *redisProtocol) broadcast(s *session, r *request, cmd *rediscmd.Command
 			continue
 		}
 		b := srv.connFor(s)
-		b.enqueue(f, s.cur)
+		b.enqueue(f, nil, s.cur, false)
 		s.addDirty(b)
 	}
 }

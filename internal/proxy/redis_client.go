@@ -54,6 +54,7 @@ type clientState struct {
 	active  atomic.Int64 // monotonic ns of the latest read burst
 	txCount atomic.Int32 // commands queued in MULTI plus one; 0 outside MULTI
 	killed  atomic.Bool  // CLIENT KILL closed the connection
+	db      atomic.Int32 // the selected database, stored at SELECT and RESET
 
 	mu      sync.Mutex // guards the fields below: written by the reader, read by CLIENT LIST
 	name    string
@@ -312,6 +313,8 @@ func (rp *redisProtocol) resetClient(s *session, r *request) {
 	c.name, c.noEvict, c.noTouch = "", false, false
 	c.mu.Unlock()
 	s.inTx = false
+	s.db = rp.pool.cfg.RedisDB
+	c.db.Store(int32(s.db))
 	if rp.auth != nil {
 		s.authed = false
 	}
@@ -583,9 +586,9 @@ func (p *Pool) appendClientLine(dst []byte, t, self *session, now int64) []byte 
 	if len(fl) == 0 {
 		fl = append(fl, 'N')
 	}
-	return fmt.Appendf(dst, "id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=%d flags=%s db=0 sub=0 psub=0 ssub=0 "+
+	return fmt.Appendf(dst, "id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=%d flags=%s db=%d sub=0 psub=0 ssub=0 "+
 		"multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r "+
 		"cmd=%s user=default redir=-1 resp=2 lib-name=%s lib-ver=%s\n",
-		t.id, addr, laddr, t.fd(), name, max(0, (now-c.created)/1e9), max(0, (now-active)/1e9), fl,
+		t.id, addr, laddr, t.fd(), name, max(0, (now-c.created)/1e9), max(0, (now-active)/1e9), fl, c.db.Load(),
 		int(tx)-1, cmdName, libName, libVer)
 }

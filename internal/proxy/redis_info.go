@@ -168,9 +168,7 @@ func (rp *redisProtocol) info(s *session, r *request, args [][]byte) {
 	defer s.endFragments(r)
 	for _, srv := range targets {
 		f := s.newFragment(r)
-		b := srv.connFor(s)
-		b.enqueue(f, ask)
-		s.addDirty(b)
+		s.send(srv.connFor(s), f, ask, nil)
 	}
 }
 
@@ -418,12 +416,12 @@ func (s *server) state() string {
 // connected counts the server's open connections.
 func (s *server) connected() int {
 	n := 0
-	for _, b := range s.conns {
+	s.eachConn(func(b *backendConn) {
 		b.mu.Lock()
 		if b.state == stateConnected {
 			n++
 		}
 		b.mu.Unlock()
-	}
+	})
 	return n
 }

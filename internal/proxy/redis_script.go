@@ -116,24 +116,11 @@ func (b *backendConn) resend(r *request, body string, cmd []byte) bool {
 			return false
 		}
 	}
-	start := len(b.wbuf)
-	b.wbuf = append(b.wbuf, scriptLoadHead...)
-	b.wbuf = resp.AppendBulkString(b.wbuf, body)
-	b.wbuf = append(b.wbuf, cmd...)
-	n := len(b.wbuf) - start
-	r.size = n
+	// SCRIPT LOAD's reply is dropped; the request is answered by the
+	// retried EVALSHA's. An allocation per retry, which is rare.
+	load := resp.AppendBulkString(append([]byte(nil), scriptLoadHead...), body)
 	r.skip = 1
-	b.inflight.push(r)
-	c := &b.counts
-	c.requests++
-	c.requestBytes += uint64(n)
-	c.inQueue++
-	c.inQueueBytes += int64(n)
-	if b.state == stateIdle {
-		b.state = stateConnecting
-		b.gen++
-		go b.connect(b.gen)
-	}
+	b.pushLocked(r, load, cmd, false)
 	b.mu.Unlock()
 	return true
 }

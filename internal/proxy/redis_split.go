@@ -53,8 +53,7 @@ func (rp *redisProtocol) single(s *session, r *request, cmd *rediscmd.Command, a
 	case rediscmd.ScriptSHA:
 		rp.armRetry(s, r, b, args[cmd.FirstArg()])
 	}
-	b.enqueue(r, s.cur)
-	s.addDirty(b)
+	s.sendCur(b, r)
 }
 
 // split splits MGET, DEL, UNLINK, TOUCH, EXISTS and MSET into one request
@@ -113,9 +112,7 @@ func (rp *redisProtocol) split(s *session, r *request, cmd *rediscmd.Command, ar
 			}
 		}
 		s.scratch = buf
-		b := srv.connFor(s)
-		b.enqueue(f, buf)
-		s.addDirty(b)
+		s.sendScratch(srv.connFor(s), f)
 	}
 }
 
@@ -217,9 +214,7 @@ func (s *session) placeKeys(r *request, n int, key func(i int) []byte) (split bo
 		s.keySrv = append(s.keySrv, srv)
 	}
 	if !split {
-		b := first.connFor(s)
-		b.enqueue(r, s.cur)
-		s.addDirty(b)
+		s.sendCur(first.connFor(s), r)
 	}
 	return split
 }

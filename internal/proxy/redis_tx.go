@@ -290,7 +290,5 @@ func (rp *redisProtocol) sendTxBlock(s *session, r *request, srv *server, n int,
 	// The server answers MULTI +OK and each command +QUEUED before EXEC's
 	// own reply: the backend drops those and completes r with the last.
 	r.skip = n + 1
-	b := srv.connFor(s)
-	b.enqueue(r, buf)
-	s.addDirty(b)
+	s.sendScratch(srv.connFor(s), r)
 }

@@ -16,6 +16,9 @@ type request struct {
 
 	// size is how many bytes were queued to the server for it (stats).
 	size int
+	// body is the part of the request lent to the backend rather than
+	// copied (see backendConn.enqueue), or nil.
+	body []byte
 	// skip is how many replies the server sends before the request's own,
 	// which the backend drops: a transaction's MULTI +OK and +QUEUEDs.
 	skip int
@@ -78,6 +81,7 @@ func (r *request) reset() {
 		}
 		rt.cmd = rt.cmd[:0]
 	}
+	r.size, r.body = 0, nil
 	r.done = false
 	r.pending = 0
 	r.frags = r.frags[:0]

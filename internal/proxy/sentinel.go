@@ -61,9 +61,7 @@ func (p *Pool) setMaster(group, addr, reason, via string) {
 		return
 	default:
 		srv.stats.failovers.Add(1)
-		for _, b := range srv.conns {
-			b.closeWith(errSwitched)
-		}
+		srv.eachConn(func(b *backendConn) { b.closeWith(errSwitched) })
 		p.logger.Debug("connections to the old master closed", "server", group, "from", old.String(), "to", addr,
 			"reason", reason, "sentinel", via)
 	}

@@ -14,8 +14,8 @@ import (
 )
 
 // maxQueued bounds the requests a client may have in flight; past it the
-// session stops reading until replies drain, so a client that pipelines
-// without reading cannot make the proxy buffer without limit.
+// session stops reading until replies drain. client_output_limit bounds
+// their bytes (see session.full).
 const maxQueued = 1 << 14
 
 // session serves one client connection. One goroutine reads and dispatches
@@ -35,15 +35,19 @@ type session struct {
 	rbufp   *[]byte // the pooled buffer rbuf is, or nil once grown past it
 	lent    *[]byte // a pooled buffer handed to a read not yet returned
 	rlen    int
+	need    int            // bytes the parser still needs to complete the partial request in rbuf (a hint; 0 or 1 when unknown)
+	given   bool           // part of rbuf was lent to a backend (see send): never write to it again
 	dirty   []*backendConn // backends given requests in this read batch
 	stop    bool           // QUIT or an unrecoverable protocol error: read no more
 	discard int            // bytes still to drop (a data block memcached would swallow)
 	authed  bool
+	db      int               // the database the client selected (Redis pools): redis_db until SELECT
 	inTx    bool              // between MULTI and EXEC/DISCARD (Redis pools)
 	tx      *txState          // the transaction being queued; kept for reuse
 	parsed  *resp.Request     // the request being parsed (Redis pools)
 	mc      *memcache.Request // the request being parsed (Memcached pools)
 	cur     []byte            // the current request's bytes, as sent to a server
+	curRead bool              // cur is in rbuf (else in scratch)
 	scratch []byte            // building fragments and re-encoded requests
 	idxs    []int             // key indexes of the current request
 	keySrv  []*server         // the server of each key of the current request
@@ -54,6 +58,9 @@ type session struct {
 	family  uint8
 	cmdName string
 	key     []byte
+	// sent is the bytes of this client's requests queued to servers so
+	// far; minus answered, those not answered yet (see full).
+	sent int
 
 	// What CLIENT, CLIENT REPLY and RESET keep of a Redis client; its
 	// fields have owners of their own (redis_client.go).
@@ -63,15 +70,20 @@ type session struct {
 	cond    sync.Cond  // signalled when the queue shrinks or the session closes
 	queue   reqQueue   // requests in client order, awaiting their replies
 	free    []*request
-	out     []byte // replies ready to write
-	spare   []byte // the other output buffer, while out is being written
+	spare   []byte // an output buffer to gather replies in, when none is being written
 	writing bool   // someone is writing to the client
 	broken  bool   // the client connection failed; replies are dropped
 	closing bool   // no more requests will be read
 
-	// outIsReply says out is a large reply's own buffer, taken over
-	// rather than copied (see collect): nothing is appended to it.
-	outIsReply bool
+	// What the client costs in memory, bounded by client_output_limit
+	// (see full): reply bytes held for it (finished requests not yet
+	// written to it, the output being written included), requests whose
+	// reply has not come yet and the size a reply is expected to have,
+	// and the bytes of its requests answered so far.
+	held     int
+	waiting  int
+	expected int
+	answered int
 
 	draining atomic.Bool // the pool is shutting down: stop at a request boundary
 }
@@ -82,8 +94,13 @@ func newSession(p *Pool, conn net.Conn, id uint64) (*session, error) {
 		return nil, err
 	}
 	raw.earlyPeeks = sessionEarlyPeeks
-	s := &session{pool: p, conn: conn, raw: raw, id: id}
+	s := &session{pool: p, conn: conn, raw: raw, id: id, db: p.cfg.RedisDB}
+	s.client.db.Store(int32(s.db))
 	s.cond.L = &s.mu
+	// Until replies have been seen, each request in flight is taken to
+	// need a sixteenth of the limit: a client starts with 16 in flight,
+	// and opens up as small replies come (see expect).
+	s.expected = p.cfg.ClientOutputLimit / 16
 	return s, nil
 }
 
@@ -126,6 +143,7 @@ func (s *session) readLoop() error {
 		if s.pool.timing {
 			s.now = monoNow()
 		}
+		s.need = 0
 		used := s.pool.proto.handle(s, s.rbuf[:s.rlen])
 		s.flushBackends()
 		s.deliver()
@@ -153,6 +171,9 @@ func (s *session) readLoop() error {
 func (s *session) drain() {
 	s.draining.Store(true)
 	_ = s.conn.SetReadDeadline(time.Now())
+	s.mu.Lock()
+	s.cond.Broadcast() // a reader waiting for room stops waiting
+	s.mu.Unlock()
 }
 
 // readBuffer returns where the next read goes: the free part of the partial
@@ -163,16 +184,36 @@ func (s *session) readBuffer() []byte {
 		return *s.lent
 	}
 	if s.rlen == len(s.rbuf) {
-		nb := make([]byte, 2*len(s.rbuf))
-		copy(nb, s.rbuf[:s.rlen])
-		if s.rbufp != nil {
-			s.pool.putBuf(s.rbufp)
-			s.rbufp = nil
-		}
-		s.rbuf = nb
+		s.growReadBuffer()
 	}
 	return s.rbuf[s.rlen:]
 }
+
+// growReadBuffer makes room for the rest of the partial request. When the
+// parser knows how much is missing (the rest of a Redis bulk argument or
+// of a memcached data block) the buffer grows to exactly that, plus one
+// pooled buffer's worth for what may follow it (more arguments, the next
+// request), so that a 64 MiB value costs one 64 MiB buffer and one copy of
+// what was read before its length was known — as Redis sizes its query
+// buffer for a big argument. Never by less than half again its size, so a
+// request with many large arguments is not copied once per argument, and
+// never by more than maxReadAhead at once.
+func (s *session) growReadBuffer() {
+	size := s.rlen + min(max(s.need, 1), maxReadAhead) + s.pool.opts.BufSize
+	size = max(size, len(s.rbuf)+len(s.rbuf)/2)
+	nb := make([]byte, size)
+	copy(nb, s.rbuf[:s.rlen])
+	if s.rbufp != nil {
+		s.pool.putBuf(s.rbufp)
+		s.rbufp = nil
+	}
+	s.rbuf = nb
+}
+
+// maxReadAhead bounds the room a request's announced length buys before
+// its bytes arrive: Redis's largest argument (proto-max-bulk-len). A
+// memcached data block announced larger (up to 2 GiB) grows in steps.
+const maxReadAhead = resp.MaxBulkLen + 2
 
 // putReadBuffer takes back a buffer the read did not use.
 func (s *session) putReadBuffer([]byte) {
@@ -182,44 +223,160 @@ func (s *session) putReadBuffer([]byte) {
 	}
 }
 
-// consume drops the parsed bytes; an idle session gives its buffer back.
+// maxKeptRead is the largest grown read buffer a session keeps for the
+// partial request after the ones it has parsed: pipelined values of a few
+// tens of KiB reuse one buffer instead of allocating one each.
+const maxKeptRead = 2 * lendMin
+
+// consume drops the parsed bytes; an idle session gives its buffer back. A
+// buffer grown for a large request is not kept for the partial request
+// after it: once what is left fits a pooled buffer, it moves there and the
+// large one goes back to the allocator. A buffer lent to a backend is left
+// to it whatever is left.
 func (s *session) consume(n int) {
 	if n == s.rlen {
 		s.releaseReadBuffer()
 		return
 	}
+	rest := s.rlen - n
+	if s.rbufp == nil && (s.given || len(s.rbuf) > maxKeptRead && rest <= s.pool.opts.BufSize) {
+		var nb []byte
+		var bp *[]byte
+		if rest <= s.pool.opts.BufSize {
+			bp = s.pool.getBuf()
+			nb = *bp
+		} else {
+			nb = make([]byte, rest+s.pool.opts.BufSize)
+		}
+		copy(nb, s.rbuf[n:s.rlen])
+		s.forgetReadBuffer()
+		s.rbuf, s.rbufp, s.rlen = nb, bp, rest
+		return
+	}
 	copy(s.rbuf, s.rbuf[n:s.rlen])
-	s.rlen -= n
+	s.rlen = rest
 }
 
 func (s *session) releaseReadBuffer() {
 	if s.rbufp != nil {
 		s.pool.putBuf(s.rbufp)
+	} else if s.rbuf != nil {
+		s.forgetReadBuffer()
 	}
 	s.rbuf, s.rbufp, s.rlen = nil, nil, 0
 }
 
-// waitForRoom blocks while the client has too many requests in flight.
+// forgetReadBuffer drops every reference the reader keeps into a grown
+// read buffer (the last request's arguments, key and bytes), so that the
+// garbage collector can take it back now rather than after the next
+// request. The parser's partial request, if any, is kept: it holds
+// offsets, not slices.
+func (s *session) forgetReadBuffer() {
+	s.given = false
+	s.cur, s.key = nil, nil
+	if s.parsed != nil {
+		s.parsed.Forget()
+	}
+	if s.mc != nil {
+		s.mc.Forget()
+	}
+}
+
+// full reports whether the reader must wait before it takes another
+// request: the client has maxQueued requests in flight, or, with
+// client_output_limit, holding a reply of the expected size for each of
+// its requests in flight on top of the replies it has not read yet would
+// pass the limit, or so would the bytes of its requests not answered yet.
+// A client with nothing in flight and nothing unread always gets one more
+// request, whatever its size. Only the reader calls it, with s.mu held.
+//
+// This is backpressure, not a disconnect: the reader stops reading, the
+// client's socket buffers fill, and its writes block until it reads its
+// replies. Replies to requests already sent still come, so what a client
+// can make the proxy hold is the limit plus what those replies exceed
+// their expected size by; the expectation follows the largest replies
+// seen (see expect), which keeps that small for a client whose replies do
+// not suddenly grow a thousandfold.
+func (s *session) full() bool {
+	if s.queue.len() >= maxQueued {
+		return true
+	}
+	limit := s.pool.cfg.ClientOutputLimit
+	if limit <= 0 || s.waiting == 0 && s.held == 0 {
+		return false
+	}
+	return s.sent-s.answered >= limit || s.held+s.waiting*s.expected >= limit
+}
+
+// expect updates the size a reply is expected to have with one that came:
+// a larger reply raises it at once, smaller ones lower it by 1/64 of the
+// difference each, so a few small replies among large ones hardly open
+// the window, while a client of small replies gets its full pipeline
+// after a few hundred. s.mu must be held.
+func (s *session) expect(n int) {
+	if n >= s.expected {
+		s.expected = n
+	} else {
+		s.expected -= (s.expected - n) >> 6
+	}
+}
+
+// waitForRoom sends what this read batch queued, writes what is ready, and
+// blocks while the client is over its limits (full), unless the pool is
+// shutting down. It returns an error once the client connection is broken.
 func (s *session) waitForRoom() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	for s.queue.len() >= maxQueued && !s.broken {
+	if !s.full() || s.broken {
+		broken := s.broken
+		s.mu.Unlock()
+		if broken {
+			return net.ErrClosed
+		}
+		return nil
+	}
+	s.mu.Unlock()
+	// The replies waited for may be behind requests not sent yet.
+	s.flushBackends()
+	s.deliver()
+	s.mu.Lock()
+	for s.full() && !s.broken && !s.draining.Load() {
 		s.cond.Wait()
 	}
-	if s.broken {
+	broken := s.broken
+	s.mu.Unlock()
+	if s.pool.timing {
+		s.now = monoNow() // the wait is not the requests' latency
+	}
+	if broken {
 		return net.ErrClosed
 	}
 	return nil
 }
 
 // newRequest takes a request from the free list and queues it in client
-// order. Only the reader calls it.
+// order, once there is room for it (see full). Only the reader calls it.
 func (s *session) newRequest() *request {
 	s.mu.Lock()
+	if s.full() {
+		s.mu.Unlock()
+		// A broken client gets its requests anyway (their replies are
+		// dropped): the reader stops at the end of the batch.
+		_ = s.waitForRoom()
+		s.mu.Lock()
+	}
 	r := s.alloc()
 	s.queue.push(r)
+	s.waiting++
 	s.mu.Unlock()
 	return r
+}
+
+// finish marks r, a request of the client (not a fragment), done with its
+// reply in r.reply. s.mu must be held.
+func (s *session) finish(r *request) {
+	r.done = true
+	s.waiting--
+	s.held += len(r.reply)
 }
 
 // newFragment returns an unqueued request that answers to parent.
@@ -260,7 +417,7 @@ func (s *session) recycle(r *request) {
 func (s *session) reply(r *request, b []byte) {
 	r.reply = append(r.reply[:0], b...)
 	s.mu.Lock()
-	r.done = true
+	s.finish(r)
 	s.mu.Unlock()
 }
 
@@ -275,7 +432,7 @@ func (s *session) noServer(r *request) {
 func (s *session) replyError(r *request, msg string) {
 	r.reply = s.pool.proto.appendError(r.reply[:0], msg)
 	s.mu.Lock()
-	r.done = true
+	s.finish(r)
 	s.mu.Unlock()
 }
 
@@ -289,9 +446,11 @@ func (s *session) complete(r *request) bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.answered += r.size
 	p := r.parent
 	if p == nil {
-		r.done = true
+		s.expect(len(r.reply))
+		s.finish(r)
 		return true
 	}
 	return s.settle(p)
@@ -321,140 +480,186 @@ func (s *session) settle(p *request) bool {
 		return false
 	}
 	p.reply = p.merge(p, p.reply[:0])
-	p.done = true
+	s.expect(len(p.reply))
+	s.finish(p)
 	return true
 }
 
-// deliver moves the finished replies at the head of the queue to the
-// output and writes them, unless a write is already under way (its writer
-// picks them up). It never blocks on the client.
+// deliver writes the finished replies at the head of the queue to the
+// client, unless a write is already under way (its writer takes them when
+// it is done). It never blocks on the client: what the socket does not take
+// at once is written by a goroutine of its own (finishWrite).
 func (s *session) deliver() {
-	for {
-		s.mu.Lock()
-		s.collect()
-		if s.broken {
-			s.out = s.out[:0]
-			s.outIsReply = false
-			s.mu.Unlock()
-			return
+	s.mu.Lock()
+	for !s.writing {
+		out := s.take()
+		if out == nil {
+			break
 		}
-		if s.writing || len(s.out) == 0 {
-			s.mu.Unlock()
-			return
-		}
-		s.writing = true
-		out := s.out
-		// The spare becomes the new output buffer and is no longer spare:
-		// leaving it there would let wrote() hand back memory still being
-		// written to the client.
-		s.out, s.spare, s.outIsReply = s.spare[:0], nil, false
 		s.mu.Unlock()
-
 		n, err := s.raw.tryWrite(out)
 		if err == nil && n < len(out) {
 			go s.finishWrite(out, n)
 			return
 		}
-		if !s.wrote(out, err) {
+		s.mu.Lock()
+		s.wrote(out, err)
+		if err != nil {
+			s.mu.Unlock()
+			s.wakeReader()
 			return
 		}
 	}
+	s.mu.Unlock()
 }
 
-// collect moves the finished replies at the head of the queue to the
-// output. A reply larger than maxKeptReply is not copied: its buffer
-// becomes the output by itself (after what is already there has been
-// written), so a large value is held once while it passes through the
-// proxy, not once per copy. s.mu must be held.
-func (s *session) collect() {
+// finishWrite completes a write the socket would not take at once, then
+// keeps writing the replies that became ready meanwhile.
+func (s *session) finishWrite(out []byte, done int) {
+	_, err := s.conn.Write(out[done:])
+	s.mu.Lock()
+	for {
+		s.wrote(out, err)
+		if err != nil {
+			s.mu.Unlock()
+			s.wakeReader()
+			return
+		}
+		if out = s.take(); out == nil {
+			break
+		}
+		s.mu.Unlock()
+		_, err = s.conn.Write(out)
+		s.mu.Lock()
+	}
+	s.mu.Unlock()
+}
+
+// take gathers the finished replies at the head of the queue into one
+// buffer to write and marks the session writing, or returns nil when none
+// is ready (or the client is gone: they are dropped). It stops at
+// maxKeptReply bytes: the rest wait in their own buffers until the client
+// has taken these, so a client that reads slowly costs no copy of what it
+// has not read yet, only the replies themselves (see full). A reply larger
+// than that is written from its own buffer, not copied. s.mu must be held.
+func (s *session) take() []byte {
+	// The spare is taken for good: leaving it there would let wrote()
+	// hand back memory still being written to the client.
+	buf := s.spare[:0]
+	s.spare = nil
 	for r := s.queue.peek(); r != nil && r.done; r = s.queue.peek() {
 		switch {
 		case s.broken || r.silent:
-			// Nobody reads it.
-		case s.outIsReply:
-			return // nothing is appended to a large reply's own buffer
-		case len(r.reply) > maxKeptReply:
-			if len(s.out) > 0 {
-				return // the write of out comes back for it (wrote)
-			}
-			s.out, r.reply, s.outIsReply = r.reply, nil, true
+			s.held -= len(r.reply)
+		case len(buf) == 0 && cap(r.reply) > maxKeptReply:
+			buf, r.reply = r.reply, buf
+		case len(buf) > 0 && len(buf)+len(r.reply) > maxKeptReply:
+			s.writing = true
+			return buf
 		default:
-			s.out = append(s.out, r.reply...)
+			buf = append(buf, r.reply...)
 		}
 		s.queue.pop()
 		s.recycle(r)
 		s.cond.Broadcast()
 	}
+	if len(buf) == 0 {
+		s.spare = buf
+		return nil
+	}
+	s.writing = true
+	return buf
 }
 
-// finishWrite completes a write the socket would not take at once, then
-// keeps writing whatever replies arrived meanwhile.
-func (s *session) finishWrite(out []byte, done int) {
-	_, err := s.conn.Write(out[done:])
-	for err == nil {
-		s.mu.Lock()
-		s.collect()
-		if len(s.out) == 0 || s.broken {
-			s.mu.Unlock()
-			break
-		}
-		next := s.out
-		s.out, s.outIsReply = out[:0], false
-		if cap(out) > maxKeptReply {
-			s.out = nil // a large reply's buffer, or grown by one: let it go
-		}
-		s.mu.Unlock()
-		out = next
-		_, err = s.conn.Write(out)
-	}
-	if s.wrote(out, err) {
-		s.deliver()
-	}
-}
-
-// wrote ends a write: the buffer becomes the spare, and it reports whether
-// replies that arrived during the write are to be written next.
-func (s *session) wrote(out []byte, err error) (more bool) {
-	s.mu.Lock()
+// wrote ends the write of out: its bytes are no longer held for the
+// client, and the buffer becomes the spare. After an error the client
+// cannot be answered any more: the finished replies are dropped, and so
+// are those still to come (take). s.mu must be held.
+func (s *session) wrote(out []byte, err error) {
+	s.writing = false
+	s.held -= len(out)
 	if cap(out) <= maxKeptReply && s.spare == nil {
 		s.spare = out[:0]
 	}
 	if err != nil {
 		s.broken = true
-		s.out = s.out[:0]
-		s.outIsReply = false
-	}
-	s.writing = false
-	if !s.broken {
-		head := s.queue.peek()
-		more = len(s.out) > 0 || head != nil && head.done
+		s.take()
 	}
 	s.cond.Broadcast()
-	s.mu.Unlock()
-	if err != nil {
-		// Wake the reader, which closes the connection (serve): the
-		// client cannot be answered any more. Not Close here: this may
-		// run inside the reader's own RawConn.Read callback, and Close
-		// waits for that read to end.
-		_ = s.conn.SetReadDeadline(time.Now())
-	}
-	return more
+}
+
+// wakeReader wakes the reader after a failed write, so that it closes the
+// connection (serve). Not Close here: this may run inside the reader's own
+// RawConn.Read callback, and Close waits for that read to end.
+func (s *session) wakeReader() {
+	_ = s.conn.SetReadDeadline(time.Now())
 }
 
 // abort cuts the client off when shutdown's deadline has passed: the
-// reader stops at once, also when it waits for room in the queue, replies
-// are dropped, and serve closes the connection once the servers have
-// answered or failed what is queued. Not Close: Close waits until the
-// reader's read callback returns, and that callback may be waiting for
-// the very servers that shutdown fails next.
+// reader stops at once, also when it waits for room, replies are dropped
+// (take), and serve closes the connection once the servers have answered
+// or failed what is queued. Not Close: Close waits until the reader's read
+// callback returns, and that callback may be waiting for the very servers
+// that shutdown fails next.
 func (s *session) abort() {
 	s.mu.Lock()
 	s.broken = true
-	s.out = s.out[:0]
-	s.outIsReply = false
 	s.cond.Broadcast()
 	s.mu.Unlock()
 	_ = s.conn.SetDeadline(time.Now())
+}
+
+// lendMin is the size from which a request's bytes are lent to the backend
+// rather than copied into its write buffer. Below it a copy costs less than
+// giving the read buffer away (the next request then needs a new one).
+const lendMin = 64 << 10
+
+// send queues r on b with the request's bytes, head then body, which are
+// elsewhere than in rbuf or s.scratch (a constant): they are copied.
+func (s *session) send(b *backendConn, r *request, head, body []byte) {
+	b.enqueue(r, head, body, false)
+	s.sent += len(head) + len(body)
+	s.addDirty(b)
+}
+
+// sendRead queues r on b with head (copied) then body, which is in the read
+// buffer. A large body in a buffer grown for it is lent rather than copied:
+// the buffer then belongs to the backend until it has written it, and the
+// session reads on into a new one (consume). So a 64 MiB value goes from
+// the client's socket to the server's with no copy in between.
+func (s *session) sendRead(b *backendConn, r *request, head, body []byte) {
+	lend := len(body) >= lendMin && s.rbufp == nil
+	if lend {
+		s.given = true
+	}
+	b.enqueue(r, head, body, lend)
+	s.sent += len(head) + len(body)
+	s.addDirty(b)
+}
+
+// sendScratch queues r on b with the bytes built in s.scratch.
+func (s *session) sendScratch(b *backendConn, r *request) { s.sendBuf(b, r, &s.scratch) }
+
+// sendBuf queues r on b with the bytes built in *buf, a buffer the reader
+// reuses (s.scratch, a transaction's block); a large build is lent, and
+// *buf starts again from nil.
+func (s *session) sendBuf(b *backendConn, r *request, buf *[]byte) {
+	lend := len(*buf) >= lendMin
+	b.enqueue(r, nil, *buf, lend)
+	s.sent += len(*buf)
+	if lend {
+		*buf = nil
+	}
+	s.addDirty(b)
+}
+
+// sendCur queues r on b with the current request's bytes.
+func (s *session) sendCur(b *backendConn, r *request) {
+	if s.curRead {
+		s.sendRead(b, r, nil, s.cur)
+	} else {
+		s.sendScratch(b, r)
+	}
 }
 
 // addDirty notes a backend that was given requests in this read batch.

@@ -79,7 +79,7 @@ func (s *server) collect(families *[rediscmd.NumFamilies]stats.Histogram) stats.
 	if s.pool.timing {
 		ss.Latency = new(stats.Histogram)
 	}
-	for _, b := range s.conns {
+	s.eachConn(func(b *backendConn) {
 		b.mu.Lock()
 		c := b.counts
 		connected := b.state == stateConnected
@@ -108,7 +108,7 @@ func (s *server) collect(families *[rediscmd.NumFamilies]stats.Histogram) stats.
 				families[f].Merge(&b.famLatency[f])
 			}
 		}
-	}
+	})
 	if s.pool.cfg.Sentinel() {
 		ss.Extra = append(ss.Extra, stats.Field{Name: "server_failover", Value: int64(s.stats.failovers.Load())})
 	}

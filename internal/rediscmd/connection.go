@@ -23,6 +23,7 @@ var connectionCommands = []Command{
 	// RESET resets what the proxy keeps of the connection (name, reply
 	// mode, transaction, authentication) and replies +RESET.
 	{Name: "reset", Arity: 1, Kind: Local},
-	// SELECT: the pool serves the one database its redis_db names.
+	// SELECT n moves the client to database n of every server (checked
+	// against the pool's databases key).
 	{Name: "select", Arity: 2, Kind: Local},
 }

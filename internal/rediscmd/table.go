@@ -156,7 +156,8 @@ const (
 	// ReasonBlocking: BLPOP, BRPOP, BLMOVE, BZPOPMIN, … would hold a
 	// server connection that other clients' requests share.
 	ReasonBlocking
-	// ReasonDatabase: MOVE and SWAPDB; the proxy serves one database.
+	// ReasonDatabase: MOVE and SWAPDB move keys between the databases of
+	// one server.
 	ReasonDatabase
 	// ReasonConnection: commands that change the state of a server
 	// connection, which many clients share.
@@ -181,7 +182,7 @@ var reasonTexts = [...]string{
 	ReasonTransaction: "WATCH is not supported through the proxy yet (MULTI/EXEC without WATCH is)",
 	ReasonPubSub:      "pub/sub is not supported through the proxy yet",
 	ReasonBlocking:    "blocking commands are not supported through the proxy yet",
-	ReasonDatabase:    "the proxy serves a single database",
+	ReasonDatabase:    "it moves keys between the databases of one server, which the proxy does not do",
 	ReasonConnection:  "server connections are shared by many clients, so their state cannot be changed through the proxy",
 	ReasonAdmin:       "server administration is not supported through the proxy; connect to the server directly",
 	ReasonReplication: "replication commands are not supported through the proxy; connect to the server directly",

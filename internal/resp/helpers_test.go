@@ -88,6 +88,9 @@ func feedRequests(t testing.TB, data []byte, cuts []int, move bool) stream {
 				if req.Need() < 1 {
 					t.Fatalf("Need() = %d after ErrIncomplete", req.Need())
 				}
+				if move {
+					req.Forget() // the partial request survives it
+				}
 				break
 			}
 			if err != nil {
@@ -102,6 +105,11 @@ func feedRequests(t testing.TB, data []byte, cuts []int, move bool) stream {
 				t.Fatalf("ParseRequest succeeded with n=%d and %d args", n, len(req.Args))
 			}
 			out.results = append(out.results, result{args: quoteArgs(req.Args), inline: req.Inline})
+			if move {
+				// A session that moves its buffer drops its references
+				// to the old one.
+				req.Forget()
+			}
 		}
 	}
 	out.left = len(data) - consumed

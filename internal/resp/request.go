@@ -103,6 +103,16 @@ func ParseRequest(buf []byte, req *Request) (n int, err error) {
 // when no request is in progress.
 func (req *Request) Need() int { return req.need }
 
+// Forget drops the references the last parsed request holds into the
+// caller's buffer (its Args), so that a large buffer can be freed while the
+// Request is kept for the next one. A partly parsed request is not
+// forgotten: its progress is kept as offsets, and the caller may go on
+// with the same bytes in another buffer.
+func (req *Request) Forget() {
+	clear(req.Args)
+	req.Args = req.Args[:0]
+}
+
 // Reset forgets a partly parsed request and drops buffers grown by an
 // unusually large one, e.g. when the connection is recycled.
 func (req *Request) Reset() {

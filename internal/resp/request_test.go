@@ -431,3 +431,50 @@ func TestRequestDropsOldArgs(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestForget: Forget leaves no reference to the buffer of the last
+// request, and a partial request goes on from where it was, in a new buffer.
+func TestRequestForget(t *testing.T) {
+	tests := []struct {
+		name  string
+		first string // parsed, then Forget
+		rest  string // appended to what first left unconsumed
+		want  string // the arguments of the request completed by rest, or "" for none
+	}{
+		{"complete multibulk", "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", "", ""},
+		{"complete inline", "GET k\r\n", "", ""},
+		{"inside a bulk", "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nva", "lue\r\n", `"SET" "k" "value"`},
+		{"inside a header", "*3\r\n$3\r\nSET\r\n$", "1\r\nk\r\n$1\r\nv\r\n", `"SET" "k" "v"`},
+		{"after the count", "*2\r\n", "$4\r\nPING\r\n$2\r\nhi\r\n", `"PING" "hi"`},
+		{"inline line", "PIN", "G\r\n", `"PING"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var req Request
+			buf := []byte(tc.first)
+			n, err := ParseRequest(buf, &req)
+			if err != nil && !errors.Is(err, ErrIncomplete) {
+				t.Fatal(err)
+			}
+			req.Forget()
+			for i, a := range req.Args[:cap(req.Args)] {
+				if a != nil {
+					t.Fatalf("Args[%d] still refers to %q", i, a)
+				}
+			}
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("%q: %v, want a complete request", tc.first, err)
+				}
+				return
+			}
+			moved := append([]byte(nil), buf[n:]...)
+			clear(buf) // the old buffer is gone
+			moved = append(moved, tc.rest...)
+			m, err := ParseRequest(moved, &req)
+			if err != nil || m != len(moved) || quoteArgs(req.Args) != tc.want {
+				t.Fatalf("after Forget: m=%d err=%v args %s, want %d bytes and %s", m, err, quoteArgs(req.Args), len(moved), tc.want)
+			}
+		})
+	}
+}
