@@ -38,8 +38,12 @@ type server struct {
 	// without a lock.
 	dbConns atomic.Pointer[map[int][]*backendConn]
 
-	mu      sync.Mutex // guards ejected and the writing of dbConns
+	mu      sync.Mutex // guards ejected, the writing of dbConns, and the dedicated connections
 	ejected bool
+	// Dedicated connections (WATCH, redis_watch.go): every one open, and
+	// the idle ones kept for reuse.
+	dedicated map[*backendConn]struct{}
+	idleDed   []*backendConn
 }
 
 // serverCounters are a server's counters that are not per connection.
@@ -88,6 +92,15 @@ func (s *server) eachConn(fn func(*backendConn)) {
 			}
 		}
 	}
+	s.mu.Lock()
+	ded := make([]*backendConn, 0, len(s.dedicated))
+	for b := range s.dedicated {
+		ded = append(ded, b)
+	}
+	s.mu.Unlock()
+	for _, b := range ded {
+		fn(b)
+	}
 }
 
 // address returns where the server is reached now.
@@ -96,6 +109,9 @@ func (s *server) address() config.Address { return *s.addr.Load() }
 // connFor returns the connection a session uses for this server. A session
 // always uses the same one, so its requests to a server stay in order.
 func (s *server) connFor(sess *session) *backendConn {
+	if p := sess.pinned; p != nil && p.server == s {
+		return p // WATCH: the client's own connection to this server
+	}
 	conns := s.conns
 	if sess.db != s.pool.cfg.RedisDB {
 		conns = s.connsOf(sess.db)
@@ -141,6 +157,8 @@ type backendConn struct {
 	server *server
 	index  int
 	db     int // the database it SELECTs after connecting (Redis pools)
+	// dedicated: one client's for a while (WATCH), never redialled.
+	dedicated bool
 
 	mu       sync.Mutex // guards everything below; never held across I/O
 	state    connState
@@ -155,6 +173,7 @@ type backendConn struct {
 	inflight reqQueue    // requests written or waiting to be, oldest first
 	replies  uint64      // replies received on this connection: progress for the timeout sweeper
 	stalled  int         // sweeps in a row with requests in flight and no reply
+	dead     bool        // a dedicated connection that failed: it is not dialled again
 	lastSeen uint64      // replies at the previous sweep
 	counts   connCounts
 
@@ -213,6 +232,12 @@ func (b *backendConn) enqueue(r *request, head, body []byte, lend bool) {
 		r.slowKey = append(r.slowKey[:0], sess.key...)
 	}
 	b.mu.Lock()
+	if b.dead {
+		b.mu.Unlock()
+		r.reply = b.server.pool.proto.appendError(r.reply[:0], errWatchLost.Error())
+		sess.complete(r) // delivered at the end of the reader's batch
+		return
+	}
 	b.pushLocked(r, head, body, lend)
 	b.mu.Unlock()
 }
@@ -693,6 +718,7 @@ func (b *backendConn) fail(gen uint64, cause error) {
 	b.conn, b.raw = nil, nil
 	b.state = stateIdle
 	b.gen++
+	b.dead = b.dedicated
 	failed := b.inflight
 	b.inflight = reqQueue{}
 	b.wbuf = b.wbuf[:0]

@@ -124,6 +124,9 @@ var (
 
 // dispatch routes one request.
 func (rp *redisProtocol) dispatch(s *session, args [][]byte) {
+	if s.pinned != nil && !s.watching {
+		s.maybeUnpin() // the watch is over: back to the shared connections once answered
+	}
 	r := s.newRequest()
 	s.client.silence(r) // CLIENT REPLY OFF or SKIP
 	cmd, err := rediscmd.Resolve(args)
@@ -220,6 +223,8 @@ func (rp *redisProtocol) local(s *session, r *request, cmd *rediscmd.Command, ar
 		// (Redis 5) answers: the one reply every client library falls
 		// back to RESP2 on.
 		rp.refuse(s, r, args, rediscmd.UnknownCommand(args))
+	case "watch":
+		rp.watch(s, r, cmd, args)
 	case "multi", "exec", "discard", "unwatch":
 		rp.transaction(s, r, cmd)
 	case "reset":

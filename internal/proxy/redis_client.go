@@ -313,6 +313,11 @@ func (rp *redisProtocol) resetClient(s *session, r *request) {
 	c.name, c.noEvict, c.noTouch = "", false, false
 	c.mu.Unlock()
 	s.inTx = false
+	if s.watching {
+		// The watch stays on the server: the connection is closed when
+		// it has answered, not reused.
+		s.watching, s.pinClean = false, false
+	}
 	s.db = rp.pool.cfg.RedisDB
 	c.db.Store(int32(s.db))
 	if rp.auth != nil {

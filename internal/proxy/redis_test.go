@@ -66,8 +66,8 @@ func TestRedisBasicCommands(t *testing.T) {
 			t.Errorf("%q: got %q, want %q", tt.req, got, tt.want)
 		}
 	}
-	if got := c.roundTrip("SELECT 1\r\n"); !strings.HasPrefix(got, "-ERR ") {
-		t.Errorf("SELECT 1: %q", got)
+	if got := c.roundTrip("SELECT 16\r\n"); got != "-ERR DB index is out of range\r\n" {
+		t.Errorf("SELECT 16: %q", got)
 	}
 
 	// Each key is on exactly the server the ring says, and only there.

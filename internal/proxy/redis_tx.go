@@ -80,6 +80,9 @@ func (rp *redisProtocol) transaction(s *session, r *request, cmd *rediscmd.Comma
 			s.tx = new(txState)
 		}
 		s.tx.reset()
+		if s.watching {
+			s.tx.srv = s.pinned.server // it runs where the watch is
+		}
 		s.inTx = true
 		s.reply(r, replyOK)
 	case "exec":
@@ -87,7 +90,7 @@ func (rp *redisProtocol) transaction(s *session, r *request, cmd *rediscmd.Comma
 	case "discard":
 		s.replyError(r, "DISCARD without MULTI")
 	case "unwatch":
-		s.reply(r, replyOK)
+		rp.unwatch(s, r)
 	default:
 		return false
 	}
@@ -109,6 +112,10 @@ func (rp *redisProtocol) queueTx(s *session, r *request, args [][]byte, cmd *red
 			return
 		case "discard":
 			s.inTx = false
+			if s.watching {
+				rp.unwatch(s, r) // DISCARD ends the watch too; UNWATCH answers +OK as DISCARD does
+				return
+			}
 			s.reply(r, replyOK)
 			return
 		case "multi":
@@ -193,7 +200,7 @@ func (rp *redisProtocol) txServer(s *session, args [][]byte, cmd *rediscmd.Comma
 		if cmdSrv == nil {
 			cmdSrv = srv
 		}
-		if srv == cmdSrv && (srv == tx.srv || rp.pool.cfg.SplitTransactions) {
+		if srv == cmdSrv && (srv == tx.srv || rp.pool.cfg.SplitTransactions && !s.watching) {
 			continue
 		}
 		other := tx.srv
@@ -215,6 +222,13 @@ func (rp *redisProtocol) txServer(s *session, args [][]byte, cmd *rediscmd.Comma
 func (rp *redisProtocol) exec(s *session, r *request) {
 	tx := s.tx
 	s.inTx = false
+	if s.watching {
+		// EXEC ends the watch on the server, whatever the outcome. A
+		// transaction the proxy discards never reaches the server, whose
+		// watch then stays: that connection is closed, not reused.
+		s.watching = false
+		s.pinClean = !tx.failed
+	}
 	if tx.failed {
 		s.reply(r, replyExecAbort)
 		return

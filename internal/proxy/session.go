@@ -41,16 +41,22 @@ type session struct {
 	stop    bool           // QUIT or an unrecoverable protocol error: read no more
 	discard int            // bytes still to drop (a data block memcached would swallow)
 	authed  bool
-	db      int               // the database the client selected (Redis pools): redis_db until SELECT
-	inTx    bool              // between MULTI and EXEC/DISCARD (Redis pools)
-	tx      *txState          // the transaction being queued; kept for reuse
-	parsed  *resp.Request     // the request being parsed (Redis pools)
-	mc      *memcache.Request // the request being parsed (Memcached pools)
-	cur     []byte            // the current request's bytes, as sent to a server
-	curRead bool              // cur is in rbuf (else in scratch)
-	scratch []byte            // building fragments and re-encoded requests
-	idxs    []int             // key indexes of the current request
-	keySrv  []*server         // the server of each key of the current request
+	db      int  // the database the client selected (Redis pools): redis_db until SELECT
+	inTx    bool // between MULTI and EXEC/DISCARD (Redis pools)
+	// WATCH (redis_watch.go): the client's dedicated connection, whether
+	// a watch is on, and whether the connection will be clean (no watch
+	// left on the server) once it has answered.
+	pinned   *backendConn
+	watching bool
+	pinClean bool
+	tx       *txState          // the transaction being queued; kept for reuse
+	parsed   *resp.Request     // the request being parsed (Redis pools)
+	mc       *memcache.Request // the request being parsed (Memcached pools)
+	cur      []byte            // the current request's bytes, as sent to a server
+	curRead  bool              // cur is in rbuf (else in scratch)
+	scratch  []byte            // building fragments and re-encoded requests
+	idxs     []int             // key indexes of the current request
+	keySrv   []*server         // the server of each key of the current request
 	// What the stats know of the current request: when its read burst
 	// arrived (monotonic ns, 0 when latency is not measured), its Redis
 	// command family, its command name and first key (for the slow log).
@@ -125,6 +131,7 @@ func (s *session) serve() error {
 		s.cond.Wait()
 	}
 	s.mu.Unlock()
+	s.unpinAtEnd()
 	s.conn.Close()
 	s.releaseReadBuffer()
 	return err

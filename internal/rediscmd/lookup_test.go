@@ -109,7 +109,6 @@ func TestResolveErrors(t *testing.T) {
 		{req("xinfo Foo"), "xinfo", ErrUnknownCommand, "ERR unknown subcommand 'Foo'. Try XINFO HELP."},
 
 		{req("subscribe ch"), "subscribe", ErrUnsupported, "ERR unsupported command 'subscribe': pub/sub is not supported through the proxy yet"},
-		{req("WATCH k"), "watch", ErrUnsupported, "ERR unsupported command 'watch': WATCH is not supported through the proxy yet (MULTI/EXEC without WATCH is)"},
 		{req("blpop a 0"), "blpop", ErrUnsupported, "ERR unsupported command 'blpop': blocking commands are not supported through the proxy yet"},
 		{req("keys *"), "keys", ErrUnsupported, "ERR unsupported command 'keys': it acts on the keys of every server, which the proxy does not gather yet"},
 		{req("script debug yes"), "script|debug", ErrUnsupported,

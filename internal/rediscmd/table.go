@@ -148,9 +148,6 @@ const (
 	// ReasonKeyspace: KEYS, SCAN, RANDOMKEY, DBSIZE, FLUSHDB, FLUSHALL act
 	// on the whole keyspace, which is spread over every server.
 	ReasonKeyspace
-	// ReasonTransaction: WATCH needs a server connection of the client's
-	// own until EXEC.
-	ReasonTransaction
 	// ReasonPubSub: (P|S)SUBSCRIBE, PUBLISH, PUBSUB …
 	ReasonPubSub
 	// ReasonBlocking: BLPOP, BRPOP, BLMOVE, BZPOPMIN, … would hold a
@@ -179,7 +176,6 @@ const (
 var reasonTexts = [...]string{
 	NoReason:          "",
 	ReasonKeyspace:    "it acts on the keys of every server, which the proxy does not gather yet",
-	ReasonTransaction: "WATCH is not supported through the proxy yet (MULTI/EXEC without WATCH is)",
 	ReasonPubSub:      "pub/sub is not supported through the proxy yet",
 	ReasonBlocking:    "blocking commands are not supported through the proxy yet",
 	ReasonDatabase:    "it moves keys between the databases of one server, which the proxy does not do",

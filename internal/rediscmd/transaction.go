@@ -13,5 +13,7 @@ var transactionCommands = []Command{
 	// UNWATCH: no key is ever watched through the proxy, so there is
 	// nothing to forget.
 	{Name: "unwatch", Arity: 1, Kind: Local},
-	{Name: "watch", Arity: -2, Keys: keysFrom1, Kind: Unsupported, Reason: ReasonTransaction},
+	// WATCH pins the client to a connection of its own to the keys' server
+	// until the watch ends (internal/proxy/redis_watch.go).
+	{Name: "watch", Arity: -2, Keys: keysFrom1, Kind: Local},
 }
