@@ -94,6 +94,11 @@ type Pool struct {
 	// unanswered requests) the proxy holds for one client before it stops
 	// reading from that client until they drain; 0: no limit.
 	ClientOutputLimit int
+
+	// MaxReplyBytes bounds one server reply: a larger one fails its
+	// request and closes that server connection. It also bounds what a
+	// server connection's read buffer may grow to.
+	MaxReplyBytes int
 }
 
 // The values of script_no_keys.
@@ -109,6 +114,15 @@ func ScriptNoKeysValues() []string {
 
 // DefaultClientOutputLimit is client_output_limit's default: 64 MiB.
 const DefaultClientOutputLimit = 64 << 20
+
+// DefaultMaxReplyBytes is max_reply_bytes when the file does not set it:
+// 512 MiB, Redis's proto-max-bulk-len, the largest value Redis accepts.
+const DefaultMaxReplyBytes = 512 << 20
+
+// MinMaxReplyBytes is the smallest max_reply_bytes accepted: 1 MiB, the
+// floor Redis puts on proto-max-bulk-len and memcached's default item
+// size, so that a typo cannot make ordinary values fail.
+const MinMaxReplyBytes = 1 << 20
 
 // DefaultPool returns a pool with every default set, the one place where
 // defaults live. The values are twemproxy's (nc_conf.h), twemproxy-163's
@@ -129,6 +143,7 @@ func DefaultPool() *Pool {
 		SlowlogSlowerThan:  -1,
 		ScriptNoKeys:       ScriptNoKeysError,
 		ClientOutputLimit:  DefaultClientOutputLimit,
+		MaxReplyBytes:      DefaultMaxReplyBytes,
 	}
 }
 

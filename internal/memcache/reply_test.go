@@ -91,6 +91,11 @@ func replyCases() []replyCase {
 		{"value negative length", Get, "VALUE a 0 -1\r\n", "error SERVER_ERROR bad VALUE line in reply"},
 		{"value huge length", Get, "VALUE a 0 99999999999999\r\n", "error SERVER_ERROR bad VALUE line in reply"},
 		{"data without CRLF", Get, "VALUE a 0 1\r\nxyz\r\nEND\r\n", "error SERVER_ERROR data block not followed by CRLF"},
+		{"value without numbers", Get, "VALUE broken\r\n", "error SERVER_ERROR bad VALUE line in reply"},
+		{"garbage line", Get, "this is garbage\r\n", "error SERVER_ERROR unexpected line in retrieval reply"},
+		{"binary garbage", Gets, "\x00\xff\x10\r\n", "error SERVER_ERROR unexpected line in retrieval reply"},
+		{"no CRLF at all", Get, strings.Repeat("\x00", maxReplyLine), "error SERVER_ERROR reply line too long"},
+		{"RESP reply", Get, "$3\r\nabc\r\n", "error SERVER_ERROR unexpected line in retrieval reply"},
 
 		// One line.
 		{"stored", Set, "STORED\r\n", "8 left=0"},
@@ -165,6 +170,36 @@ func TestScanSplit(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestScanNeed: after ErrIncomplete, the bytes passed plus Need is where
+// the scanner can next make progress: the end of the data block being
+// read, or one more byte.
+func TestScanNeed(t *testing.T) {
+	cases := []struct {
+		cmd   Command
+		in    string
+		total int // len(in) + Need()
+	}{
+		{Get, "", 1},
+		{Get, "VALUE a 0 10", 13},
+		{Get, "VALUE a 0 10\r\n", 26},
+		{Get, "VALUE a 0 10\r\nabc", 26},
+		{Get, "VALUE a 0 1\r\nx\r\nVALUE b 0 1000000000\r\n", 1000000040},
+		{Gets, "VALUE a 0 3 9\r\n", 20},
+		{MetaGet, "VA 5 s5\r\n", 16},
+		{Set, "STORED", 7},
+	}
+	for _, tc := range cases {
+		var s ReplyScanner
+		if _, err := s.Scan([]byte(tc.in), tc.cmd); !errors.Is(err, ErrIncomplete) {
+			t.Errorf("Scan(%q): %v, want ErrIncomplete", tc.in, err)
+			continue
+		}
+		if got := len(tc.in) + s.Need(); got != tc.total {
+			t.Errorf("Scan(%q): len+Need = %d, want %d", tc.in, got, tc.total)
+		}
 	}
 }
 

@@ -441,25 +441,84 @@ func (b *backendConn) connect(gen uint64) {
 	b.stalled = 0
 	b.mu.Unlock()
 	p.logger.Info("server connected", "server", b.server.name, "conn", b.index, "local", conn.LocalAddr().String())
-	go b.readLoop(raw, gen)
+	go b.readLoop(conn, raw, gen)
 	b.flush()
+}
+
+// maxReplyLine bounds one line of a Redis reply (a status, an error, an
+// integer, a bulk or array header), CRLF included: 64 KiB, the bound Redis
+// itself puts on a line it reads without a length prefix (an inline
+// request, PROTO_INLINE_MAX_SIZE). Replies carry data in bulks, whose size
+// is announced; only a Lua script or a module building a status or error
+// reply on purpose makes a longer line. Without a bound, a server sending
+// bytes without CRLF (another protocol, a broken stream) would be buffered
+// up to max_reply_bytes before the framing error showed. Memcached replies
+// have the same bound (package memcache), their lines being shorter still.
+const maxReplyLine = 64 << 10
+
+// errUnexpectedReply: bytes from a server while no request waits for a
+// reply, such as a second reply to one request. Nothing after them can be
+// trusted to answer the right request.
+var errUnexpectedReply = errors.New("unexpected reply with no request waiting")
+
+// badReplyError closes a server connection whose reply the proxy cannot
+// frame, did not ask for, or will not hold (max_reply_bytes). Clients see
+// it as twemproxy's "Invalid argument", followed by the reason.
+type badReplyError struct {
+	server string
+	err    error // what was wrong, in words a client may see
+}
+
+func (e *badReplyError) Error() string {
+	return "bad reply from server " + e.server + ": " + e.err.Error()
+}
+
+func (e *badReplyError) Unwrap() error { return e.err }
+
+// replyTooLarge is the reason for a reply over max_reply_bytes.
+func replyTooLarge(limit int) error {
+	return fmt.Errorf("reply larger than max_reply_bytes (%d bytes)", limit)
 }
 
 // readLoop reads replies and completes the oldest request in flight with
 // each; after every read burst, each client that got replies is written to
 // once.
-func (b *backendConn) readLoop(raw *rawConn, gen uint64) {
+//
+// The reader owns conn: it closes it when it stops, and nothing else does
+// (see fail). It stops when fail has taken the connection from it, when
+// the server closes it or the read fails, or on a reply that cannot be
+// framed, that no request waits for, or that is larger than
+// max_reply_bytes. In the last cases it returns from its read callback
+// first and only then fails the connection, so that the failure, which
+// answers every request queued on the connection, never runs inside the
+// RawConn.Read that the socket's close would wait for.
+func (b *backendConn) readLoop(conn net.Conn, raw *rawConn, gen uint64) {
+	defer conn.Close()
 	p := b.server.pool
 	parser := p.proto.newReplyParser()
-	buf := make([]byte, p.opts.BufSize)
-	n := 0
+	small := p.opts.BufSize
+	limit := p.cfg.MaxReplyBytes
+	if limit <= 0 {
+		limit = config.DefaultMaxReplyBytes
+	}
+	buf := make([]byte, small)
+	n := 0    // buf[:n] holds the bytes not framed yet (between bursts)
+	want := 0 // how many bytes the reply at buf[0] needs at least, once known
+	// bad is why the reader stopped on its own, and sample how the bytes
+	// it stopped at began (for the log).
+	var bad error
+	var sample string
+	// framed holds the requests whose replies this burst framed: they
+	// are completed (made visible to their sessions) at the end of the
+	// burst, after the connection is failed if the burst ends in bad
+	// bytes, so that no client can have its reply and send its next
+	// request to this connection before it is out of service.
+	var framed []*request
 	var touched []*session
 	timing := p.timing
 	get := func() []byte {
-		if n == len(buf) {
-			nb := make([]byte, 2*len(buf))
-			copy(nb, buf[:n])
-			buf = nb
+		if want > len(buf) || n == len(buf) {
+			buf = growReadBuf(buf, n, want, limit)
 		}
 		return buf[n:]
 	}
@@ -467,12 +526,13 @@ func (b *backendConn) readLoop(raw *rawConn, gen uint64) {
 	err := raw.readLoop(get, put, func(_ []byte, m int) bool {
 		n += m
 		off := 0
+		want = 0
 		var now int64
 		if timing {
 			now = monoNow()
 		}
 		live := true
-		for live && off < n {
+		for off < n {
 			// The generation check, the framing and the pop are one
 			// critical section: once fail() has taken the queue, its
 			// requests go back to their sessions for reuse, and a stale
@@ -484,8 +544,13 @@ func (b *backendConn) readLoop(raw *rawConn, gen uint64) {
 				break
 			}
 			r := b.inflight.peek()
+			if r == nil {
+				b.mu.Unlock()
+				bad = errUnexpectedReply
+				break
+			}
 			rl, perr := parser.scan(buf[off:n], r)
-			if perr == nil && r != nil && r.skip > 0 {
+			if perr == nil && r.skip > 0 {
 				// A reply before the request's own (a transaction's
 				// +OK and +QUEUED): dropped.
 				r.skip--
@@ -494,7 +559,7 @@ func (b *backendConn) readLoop(raw *rawConn, gen uint64) {
 				off += rl
 				continue
 			}
-			if perr == nil && r != nil {
+			if perr == nil {
 				b.inflight.pop()
 				b.replies++
 				c := &b.counts
@@ -507,19 +572,20 @@ func (b *backendConn) readLoop(raw *rawConn, gen uint64) {
 			}
 			b.mu.Unlock()
 			if perr == errIncomplete {
+				// What the reply needs in all, as far as the parser
+				// knows: exactly its size when it is one bulk or value.
+				want = n - off + parser.need()
+				if want > limit {
+					bad = replyTooLarge(limit)
+				}
 				break
 			}
-			if perr != nil || r == nil {
-				if perr == nil {
-					perr = errors.New("unexpected data from server")
-				}
-				p.logger.Warn("bad reply from server", "server", b.server.name, "err", perr)
-				b.fail(gen, perr)
-				live = false
+			if perr != nil {
+				bad = perr
 				break
 			}
 			b.server.succeeded()
-			reply := buf[off : off+rl]
+			reply := buf[off : off+rl : off+rl]
 			off += rl
 			if r.sess == nil {
 				b.checkPrelude(reply)
@@ -528,35 +594,95 @@ func (b *backendConn) readLoop(raw *rawConn, gen uint64) {
 			if timing {
 				b.observe(r, time.Duration(now-r.start))
 			}
-			r.reply = append(r.reply[:0], reply...)
-			if r.sess.complete(r) {
-				touched = addSession(touched, r.sess)
+			if rl > maxKeptReply && 2*rl >= len(buf) {
+				// A large reply that fills most of the buffer: hand the
+				// buffer over instead of copying it (a request drops a
+				// reply buffer this large when it is recycled anyway),
+				// and go on in a new one with what follows.
+				r.reply = reply
+				rest := n - off
+				nb := make([]byte, max(small, rest))
+				copy(nb, buf[off:n])
+				buf, n, off = nb, rest, 0
+			} else {
+				r.reply = append(r.reply[:0], reply...)
 			}
+			framed = append(framed, r)
+		}
+		if bad != nil {
+			// The replies framed before the bad bytes are completed
+			// after the connection is failed (below).
+			sample = string(buf[off:min(n, off+64)])
+			return false
 		}
 		if live {
 			copy(buf, buf[off:n])
 			n -= off
-			if n == 0 && len(buf) > 4*p.opts.BufSize {
+			if len(buf) > 4*small && n <= small && want <= small {
 				// A huge reply grew the buffer: do not keep it for the
 				// life of the connection.
-				buf = make([]byte, p.opts.BufSize)
+				nb := make([]byte, small)
+				copy(nb, buf[:n])
+				buf = nb
 			}
 		}
-		// Every way out delivers what this burst completed. A fail() that
-		// ran between a pop above and its completion found that request
-		// not done and left it, and nobody else would write it: its
-		// client would wait for ever, and its session never end.
-		for i, s := range touched {
-			s.deliver()
-			touched[i] = nil
-		}
-		touched = touched[:0]
+		// Every other way out completes and delivers what this burst
+		// framed. A fail() that ran between a pop above and here found
+		// those requests gone from the queue and left them, and nobody
+		// else would answer them: their clients would wait for ever, and
+		// their sessions never end.
+		framed, touched = completeAll(framed, touched)
 		return live
 	})
-	if err == nil {
+	switch {
+	case bad != nil:
+		p.logger.Warn("bad reply from server", "server", b.server.name, "conn", b.index, "err", bad,
+			"bytes", fmt.Sprintf("%q", sample))
+		err = &badReplyError{server: b.server.name, err: bad}
+	case err == nil:
 		err = net.ErrClosed // stopped by fail or a newer connection
 	}
 	b.fail(gen, err)
+	// The replies framed before a bad one: their clients have them at
+	// once, not when a next request pushes them out.
+	completeAll(framed, touched)
+}
+
+// completeAll completes each request of framed (its reply is in place)
+// and writes to each session that got one, once. It returns both lists
+// emptied, for reuse.
+func completeAll(framed []*request, touched []*session) ([]*request, []*session) {
+	for i, r := range framed {
+		r.holdRetry(framed[i+1:])
+		if r.sess.complete(r) {
+			touched = addSession(touched, r.sess)
+		}
+		framed[i] = nil
+	}
+	for i, s := range touched {
+		s.deliver()
+		touched[i] = nil
+	}
+	return framed[:0], touched[:0]
+}
+
+// growReadBuf returns a larger buffer holding buf[:n]. When the parser
+// knows how large the reply being read is (want: exactly its size for a
+// bulk or a memcached value), the buffer grows to that at once, with one
+// allocation and no doubling past it: a 64 MB value costs 64 MB. Otherwise
+// (an array of many elements, a line) it doubles, by a quarter once past
+// 1 MiB, so that a large reply of unknown size is copied a few times at
+// most and never held in a buffer much larger than itself. It never grows
+// past limit (max_reply_bytes) on a guess.
+func growReadBuf(buf []byte, n, want, limit int) []byte {
+	size := 2 * len(buf)
+	if len(buf) >= 1<<20 {
+		size = len(buf) + len(buf)/4
+	}
+	size = max(min(size, limit), want, n+1)
+	nb := make([]byte, size)
+	copy(nb, buf[:n])
+	return nb
 }
 
 func addSession(list []*session, s *session) []*session {
@@ -577,8 +703,11 @@ func (b *backendConn) checkPrelude(reply []byte) {
 	}
 }
 
-// fail closes connection generation gen and answers every request queued on
-// it with an error: each request gets exactly one reply.
+// fail takes connection generation gen out of service and answers every
+// request queued on it with an error: each request gets exactly one reply.
+// It never blocks on I/O and never closes the socket itself: it wakes the
+// connection's reader, which closes it (readLoop). So it is safe to call
+// from anywhere, a read callback included.
 func (b *backendConn) fail(gen uint64, cause error) {
 	b.mu.Lock()
 	if b.gen != gen || b.state == stateIdle {
@@ -597,7 +726,11 @@ func (b *backendConn) fail(gen uint64, cause error) {
 	c.inQueue, c.inQueueBytes, c.outQueue, c.outQueueBytes = 0, 0, 0, 0
 	b.mu.Unlock()
 	if conn != nil {
-		conn.Close()
+		// Wake the reader, which closes the socket as it returns, and a
+		// writer blocked on a full socket. Not Close here: Close waits
+		// until every read on the socket has returned, and fail may run
+		// on a goroutine that a read callback is waiting for.
+		_ = conn.SetDeadline(time.Now())
 	}
 	p := b.server.pool
 	msg := errorText(cause)
@@ -657,7 +790,12 @@ var errTimedOut = syscall.ETIMEDOUT
 // "Connection refused", "Connection timed out".
 func errorText(err error) string {
 	var errno syscall.Errno
+	var bad *badReplyError
 	switch {
+	case errors.As(err, &bad):
+		// twemproxy answers a reply it cannot parse with EINVAL's text;
+		// the reason follows it.
+		return "Invalid argument: " + bad.Error()
 	case errors.As(err, &errno):
 		return capitalize(errno.Error())
 	case errors.Is(err, io.EOF):

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"net"
 	"time"
 )
@@ -135,6 +136,10 @@ func (s *server) probe() error {
 	buf := make([]byte, 0, 512)
 	for want > 0 {
 		if len(buf) == cap(buf) {
+			if cap(buf) >= maxReplyLine {
+				// Every reply here is one short line.
+				return errors.New("health check replies too long")
+			}
 			buf = append(make([]byte, 0, 2*cap(buf)), buf...)
 		}
 		n, err := conn.Read(buf[len(buf):cap(buf)])

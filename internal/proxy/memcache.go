@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"errors"
+	"strings"
 
 	"github.com/shardproxy/shardproxy/internal/memcache"
 )
@@ -43,13 +44,18 @@ func (mp *memcacheProtocol) newReplyParser() replyParser {
 // to match, and drops here what the client asked not to see.
 func (p *memcacheReplyParser) scan(buf []byte, head *request) (int, error) {
 	if head == nil {
-		return 0, errors.New("unexpected data from server")
+		return 0, errUnexpectedReply
 	}
 	n, err := p.sc.Scan(buf, head.mcCmd)
 	if err == memcache.ErrIncomplete {
 		return 0, errIncomplete
 	}
 	if err != nil {
+		if pe, ok := err.(*memcache.ProtocolError); ok {
+			// "bad VALUE line in reply", without memcached's
+			// SERVER_ERROR (the proxy's own error line adds it).
+			return 0, errors.New(strings.TrimPrefix(pe.Reply, "SERVER_ERROR "))
+		}
 		return 0, err
 	}
 	if head.quiet && memcache.QuietSuppressed(head.mcCmd, buf[:n]) {
@@ -62,6 +68,8 @@ func (p *memcacheReplyParser) scan(buf []byte, head *request) (int, error) {
 	}
 	return n, nil
 }
+
+func (p *memcacheReplyParser) need() int { return p.sc.Need() }
 
 var (
 	replyEnd = []byte("END\r\n")

@@ -450,7 +450,7 @@ func (p *Pool) drain(ctx context.Context) error {
 	case <-ctx.Done():
 		p.mu.Lock()
 		for s := range p.sessions {
-			s.conn.Close()
+			s.abort()
 		}
 		p.mu.Unlock()
 		// Fail what the servers still owe, so every session can finish;

@@ -32,6 +32,11 @@ type replyParser interface {
 	// the request head (the oldest in flight, nil for an unsolicited reply),
 	// or errIncomplete. It may keep progress between calls on a growing buf.
 	scan(buf []byte, head *request) (n int, err error)
+	// need returns, after scan returned errIncomplete, how many more bytes
+	// the reply needs at least: the rest of the bulk or value being read,
+	// else 1. The reader sizes its buffer by it and refuses a reply that
+	// announces more than max_reply_bytes.
+	need() int
 }
 
 // errIncomplete says more bytes are needed.

@@ -58,15 +58,22 @@ func (rp *redisProtocol) appendError(dst []byte, msg string) []byte {
 
 type redisReplyParser struct{ sc resp.ReplyScanner }
 
-func (rp *redisProtocol) newReplyParser() replyParser { return &redisReplyParser{} }
+func (rp *redisProtocol) newReplyParser() replyParser {
+	return &redisReplyParser{sc: resp.ReplyScanner{MaxLine: maxReplyLine}}
+}
 
 func (p *redisReplyParser) scan(buf []byte, _ *request) (int, error) {
 	n, err := p.sc.Scan(buf)
 	if err == resp.ErrIncomplete {
 		return 0, errIncomplete
 	}
+	if pe, ok := err.(*resp.ProtocolError); ok {
+		return 0, errors.New(pe.Msg) // "unknown reply type 't'", without "Protocol error: "
+	}
 	return n, err
 }
+
+func (p *redisReplyParser) need() int { return p.sc.Need() }
 
 // handle parses and dispatches every complete request in data, then
 // publishes what CLIENT LIST shows of the client (once per read burst).

@@ -77,6 +77,24 @@ func (r *request) retryNoScript() bool {
 	return true
 }
 
+// holdRetry disarms r's retry when a later request of its client is among
+// later: requests whose replies came in the same read burst as r's, which
+// the backend reader completes after r (completeAll). They are no longer
+// in the queue that resend looks at, but the server has run them, so the
+// script must not run after them either.
+func (r *request) holdRetry(later []*request) {
+	rt := r.retry
+	if rt == nil || rt.conn == nil {
+		return
+	}
+	for _, l := range later {
+		if l.sess == r.sess {
+			rt.conn = nil
+			return
+		}
+	}
+}
+
 // resend queues SCRIPT LOAD body and then cmd on b as request r, whose
 // first reply (SCRIPT LOAD's) is dropped, and reports true; or, when a
 // later request of r's client is queued on b, it queues nothing and

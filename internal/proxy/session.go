@@ -604,6 +604,20 @@ func (s *session) wakeReader() {
 	_ = s.conn.SetReadDeadline(time.Now())
 }
 
+// abort cuts the client off when shutdown's deadline has passed: the
+// reader stops at once, also when it waits for room, replies are dropped
+// (take), and serve closes the connection once the servers have answered
+// or failed what is queued. Not Close: Close waits until the reader's read
+// callback returns, and that callback may be waiting for the very servers
+// that shutdown fails next.
+func (s *session) abort() {
+	s.mu.Lock()
+	s.broken = true
+	s.cond.Broadcast()
+	s.mu.Unlock()
+	_ = s.conn.SetDeadline(time.Now())
+}
+
 // lendMin is the size from which a request's bytes are lent to the backend
 // rather than copied into its write buffer. Below it a copy costs less than
 // giving the read buffer away (the next request then needs a new one).

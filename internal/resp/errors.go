@@ -38,6 +38,7 @@ var (
 	errReplyBulkCRLF = &ProtocolError{"expected CRLF after bulk in reply"}
 	errReplyLineCRLF = &ProtocolError{"expected CRLF at end of line in reply"}
 	errReplyTooMany  = &ProtocolError{"too many elements in reply"}
+	errReplyLineLong = &ProtocolError{"line too long in reply"}
 )
 
 // expectedDollar is Redis's "expected '$', got '%c'". Redis formats it with

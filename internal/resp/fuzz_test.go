@@ -76,6 +76,13 @@ func FuzzScanReply(f *testing.F) {
 				t.Fatalf("byte by byte:\n%v\nwant:\n%v", got, want)
 			}
 		}
+		// With a line bound, the outcome does not depend on how the bytes
+		// arrive either.
+		maxLine := 3 + int(cut%61)
+		bounded := feedRepliesMax(t, data, maxLine, nil, false)
+		if got := feedRepliesMax(t, data, maxLine, []int{k}, true); !got.equal(bounded) {
+			t.Fatalf("MaxLine %d, split at %d:\n%v\nwant:\n%v", maxLine, k, got, bounded)
+		}
 		// A complete array splits into elements that are each one reply,
 		// and that together with the header make up the whole.
 		var s ReplyScanner

@@ -120,8 +120,14 @@ func feedRequests(t testing.TB, data []byte, cuts []int, move bool) stream {
 // does for requests.
 func feedReplies(t testing.TB, data []byte, cuts []int, move bool) stream {
 	t.Helper()
+	return feedRepliesMax(t, data, 0, cuts, move)
+}
+
+// feedRepliesMax is feedReplies with a scanner whose MaxLine is maxLine.
+func feedRepliesMax(t testing.TB, data []byte, maxLine int, cuts []int, move bool) stream {
+	t.Helper()
 	var (
-		s        ReplyScanner
+		s        = ReplyScanner{MaxLine: maxLine}
 		out      stream
 		buf      []byte
 		consumed int

@@ -21,6 +21,14 @@ const maxReplyLen = math.MaxInt / 4
 // it remembers how far it scanned, so a huge reply arriving in many reads
 // is scanned once; after a complete reply (or an error) it resets itself.
 type ReplyScanner struct {
+	// MaxLine, when positive, bounds a line (a simple string, an error, an
+	// integer, a bulk or array header), "\r\n" included: a longer line is
+	// a *ProtocolError as soon as MaxLine bytes have arrived without its
+	// end. A line has no length prefix, so without a bound a server
+	// sending bytes without "\r\n" would be buffered for ever. 0 means no
+	// bound. Reset keeps it.
+	MaxLine int
+
 	pos     int   // bytes of the reply already scanned
 	left    int64 // elements still expected; 0 before the reply starts
 	scan    int   // where the search for the current line's '\n' resumes
@@ -63,8 +71,19 @@ func (s *ReplyScanner) Scan(buf []byte) (n int, err error) {
 				return 0, ErrIncomplete
 			}
 			from := max(s.scan, p+1)
-			i := bytes.IndexByte(buf[from:], '\n')
+			limit := len(buf)
+			if s.MaxLine > 0 {
+				limit = min(limit, p+s.MaxLine)
+			}
+			i := -1
+			if from < limit {
+				i = bytes.IndexByte(buf[from:limit], '\n')
+			}
 			if i < 0 {
+				if s.MaxLine > 0 && len(buf)-p >= s.MaxLine {
+					s.Reset()
+					return 0, errReplyLineLong
+				}
 				s.scan = len(buf)
 				s.need = 1
 				return 0, ErrIncomplete
@@ -120,12 +139,15 @@ func (s *ReplyScanner) Scan(buf []byte) (n int, err error) {
 
 // Need returns, after Scan returned ErrIncomplete, how many more bytes must
 // arrive before Scan can make progress: the rest of a bulk when one is being
-// read, else 1.
+// read, else 1. The buffer passed to Scan plus Need bytes is therefore a
+// lower bound on the reply's size, exact when the reply is one bulk: a
+// reader can grow its buffer to that size at once instead of doubling it,
+// and refuse a reply that announces more than it is willing to hold.
 func (s *ReplyScanner) Need() int { return s.need }
 
 // Reset forgets a partly scanned reply, e.g. when the connection it came
-// from is closed.
-func (s *ReplyScanner) Reset() { *s = ReplyScanner{} }
+// from is closed. MaxLine is kept.
+func (s *ReplyScanner) Reset() { *s = ReplyScanner{MaxLine: s.MaxLine} }
 
 // ReplyType returns the type byte of a reply ('+', '-', ':', '$' or '*'),
 // or 0 for an empty slice.

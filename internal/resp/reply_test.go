@@ -10,10 +10,11 @@ import (
 )
 
 type replyCase struct {
-	name string
-	in   string
-	n    int    // length of the first reply
-	err  string // "", incomplete, or the error text
+	name    string
+	in      string
+	n       int    // length of the first reply
+	err     string // "", incomplete, or the error text
+	maxLine int    // the scanner's MaxLine
 }
 
 func replyCases() []replyCase {
@@ -54,16 +55,26 @@ func replyCases() []replyCase {
 		{name: "array len junk", in: "*a\r\n", err: "Protocol error: invalid multibulk length in reply"},
 		{name: "nested array len junk", in: "*1\r\n*01\r\n", err: "Protocol error: invalid multibulk length in reply"},
 		{name: "too many elements", in: strings.Repeat("*2305843009213693951\r\n", 5), err: "Protocol error: too many elements in reply"},
+
+		// MaxLine bounds lines, "\r\n" included, not bulk contents.
+		{name: "line at MaxLine", in: "+1234567\r\n", n: 10, maxLine: 10},
+		{name: "line over MaxLine", in: "+12345678\r\n", err: "Protocol error: line too long in reply", maxLine: 10},
+		{name: "partial line under MaxLine", in: "+12345678", err: incomplete, maxLine: 10},
+		{name: "partial line at MaxLine", in: "-123456789", err: "Protocol error: line too long in reply", maxLine: 10},
+		{name: "bulk header over MaxLine", in: "$1000000000\r\n", err: "Protocol error: line too long in reply", maxLine: 8},
+		{name: "long line in array", in: "*2\r\n:1\r\n+123456789\r\n", err: "Protocol error: line too long in reply", maxLine: 10},
+		{name: "bulk longer than MaxLine", in: "$20\r\n01234567890123456789\r\n", n: 27, maxLine: 10},
+		{name: "no CRLF at all", in: strings.Repeat("+", 64), err: "Protocol error: line too long in reply", maxLine: 32},
 	}
 }
 
 func TestScan(t *testing.T) {
 	for _, tc := range replyCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			var s ReplyScanner
+			s := ReplyScanner{MaxLine: tc.maxLine}
 			n, err := s.Scan([]byte(tc.in))
 			checkReply(t, tc, n, err)
-			if tc.err != incomplete && s != (ReplyScanner{}) {
+			if tc.err != incomplete && s != (ReplyScanner{MaxLine: tc.maxLine}) {
 				t.Errorf("scanner not reset: %+v", s)
 			}
 		})
@@ -98,7 +109,7 @@ func TestScanPrefixes(t *testing.T) {
 			}
 			sawErr := false
 			for k := 0; k <= len(tc.in); k++ {
-				var s ReplyScanner
+				s := ReplyScanner{MaxLine: tc.maxLine}
 				n, err := s.Scan([]byte(tc.in[:k]))
 				switch {
 				case k >= full:
@@ -119,13 +130,13 @@ func TestScanSplit(t *testing.T) {
 	for _, tc := range replyCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			data := []byte(tc.in)
-			want := feedReplies(t, data, nil, false)
+			want := feedRepliesMax(t, data, tc.maxLine, nil, false)
 			for _, k := range splitPoints(len(data)) {
-				if got := feedReplies(t, data, []int{k}, true); !got.equal(want) {
+				if got := feedRepliesMax(t, data, tc.maxLine, []int{k}, true); !got.equal(want) {
 					t.Fatalf("split at %d:\n%v\nwant:\n%v", k, got, want)
 				}
 			}
-			if got := feedReplies(t, data, everyByte(len(data)), true); !got.equal(want) {
+			if got := feedRepliesMax(t, data, tc.maxLine, everyByte(len(data)), true); !got.equal(want) {
 				t.Fatalf("byte by byte:\n%v\nwant:\n%v", got, want)
 			}
 		})
@@ -168,6 +179,43 @@ func TestScanMany(t *testing.T) {
 	}
 	if one, split := feedReplies(t, data, nil, false), feedReplies(t, data, cuts, true); !split.equal(one) {
 		t.Fatal("5-byte pieces differ from one buffer")
+	}
+}
+
+// TestScanNeed: after ErrIncomplete, the bytes passed plus Need is where
+// the scanner can next make progress: the end of the bulk being read, or
+// one more byte.
+func TestScanNeed(t *testing.T) {
+	cases := []struct {
+		in    string
+		total int // len(in) + Need()
+	}{
+		{"", 1},
+		{"+OK", 4},
+		{"+OK\r", 5},
+		{"$10\r\n", 17},
+		{"$10\r\nab", 17},
+		{"$10\r\n0123456789\r", 17},
+		{"$0\r\n", 6},
+		{"*2\r\n$3\r\nab", 13},
+		{"*2\r\n$3\r\nabc\r\n", 14},
+		{"*2\r\n$3\r\nabc\r\n$1000000000\r\n", 1000000028},
+	}
+	for _, tc := range cases {
+		var s ReplyScanner
+		if _, err := s.Scan([]byte(tc.in)); !errors.Is(err, ErrIncomplete) {
+			t.Errorf("Scan(%q): %v, want ErrIncomplete", tc.in, err)
+			continue
+		}
+		if got := len(tc.in) + s.Need(); got != tc.total {
+			t.Errorf("Scan(%q): len+Need = %d, want %d", tc.in, got, tc.total)
+		}
+	}
+	// Resuming on a longer buffer updates it.
+	var s ReplyScanner
+	_, _ = s.Scan([]byte("$10\r\nab"))
+	if _, err := s.Scan([]byte("$10\r\nabcdef")); !errors.Is(err, ErrIncomplete) || s.Need() != 6 {
+		t.Errorf("resumed: Need() = %d, want 6", s.Need())
 	}
 }
 
