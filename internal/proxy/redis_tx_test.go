@@ -157,9 +157,20 @@ func TestTransactionsInterleaved(t *testing.T) {
 func TestSplitTransactions(t *testing.T) {
 	servers := startRedises(t, 3)
 	px, addr := redisPool(t, "  split_transactions: true\n", servers...)
-	keys := make([]string, 12)
-	for i := range keys {
-		keys[i] = fmt.Sprintf("sk%d", i)
+	// Twelve keys, at least one on another server than the first.
+	var keys []string
+	for i := 0; len(keys) < 12; i++ {
+		k := fmt.Sprintf("sk%d", i)
+		if len(keys) == 11 && backendOf(px, k) == backendOf(px, keys[0]) && i < 1000 {
+			spread := false
+			for _, o := range keys {
+				spread = spread || backendOf(px, o) != backendOf(px, keys[0])
+			}
+			if !spread {
+				continue
+			}
+		}
+		keys = append(keys, k)
 	}
 	c := dialRaw(t, addr)
 	var req strings.Builder
