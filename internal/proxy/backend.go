@@ -618,6 +618,7 @@ func (b *backendConn) readLoop(conn net.Conn, raw *rawConn, gen uint64) {
 		if live {
 			copy(buf, buf[off:n])
 			n -= off
+			raw.partial = n > 0
 			if len(buf) > 4*small && n <= small && want <= small {
 				// A huge reply grew the buffer: do not keep it for the
 				// life of the connection.
@@ -866,4 +867,18 @@ func (b *backendConn) preconnect() {
 	b.state = stateConnecting
 	b.gen++
 	go b.connect(b.gen)
+}
+
+// wakeIfClosed wakes the reader of a connection with requests in flight
+// whose server has closed it without an event the reader could see (the
+// end of stream came with the last complete reply). The pool's idle sweep
+// calls it every second.
+func (b *backendConn) wakeIfClosed() {
+	b.mu.Lock()
+	raw := b.raw
+	waiting := b.inflight.len() > 0 && b.state == stateConnected
+	b.mu.Unlock()
+	if waiting && raw != nil && raw.wakeIfHalfClosed() {
+		b.server.pool.logger.Debug("server closed the connection", "server", b.server.name, "conn", b.index)
+	}
 }

@@ -254,6 +254,11 @@ func (p *Pool) halfClosedLoop() {
 			batch[i] = nil
 		}
 		batch = batch[:0]
+		// A server that closed right after its last complete reply, with
+		// requests still waiting: the same missing event.
+		for _, srv := range p.servers {
+			srv.eachConn((*backendConn).wakeIfClosed)
+		}
 	}
 }
 

@@ -23,6 +23,12 @@ type rawConn struct {
 	// earlyPeeks is how many more short reads are followed by a peek for
 	// an end of stream (see readLoop). Owned by the reader.
 	earlyPeeks int
+	// partial: the reader holds the start of a frame whose rest has not
+	// come; a short read is then followed by a peek, so that a peer that
+	// sent part of a frame and closed is seen at once (its end of stream
+	// came with the data and raises no event of its own). Owned by the
+	// reader.
+	partial bool
 
 	// tryWrite's state, so that its callback is a method value made once
 	// (a closure per call would allocate). Owned by the current writer.
@@ -108,10 +114,13 @@ func (r *rawConn) readLoop(get func() []byte, put func([]byte), onData func(buf 
 				return true
 			}
 			if n < len(buf) {
-				if r.earlyPeeks <= 0 {
+				switch {
+				case r.partial:
+				case r.earlyPeeks > 0:
+					r.earlyPeeks--
+				default:
 					return false // drained: the poller tells us when more comes
 				}
-				r.earlyPeeks--
 				if !readable(fd) {
 					return false
 				}
