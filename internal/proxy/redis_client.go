@@ -137,15 +137,15 @@ func (rp *redisProtocol) client(s *session, r *request, sub string, args [][]byt
 		rp.clientSetInfo(s, r, args)
 	case "reply":
 		switch {
-		case foldEq(args[2], "on"):
+		case rediscmd.EqualFold(args[2], "on"):
 			c.reply = replyOn
 			r.silent = false // ON is answered, after OFF or SKIP too
 			s.reply(r, replyOK)
-		case foldEq(args[2], "off"):
+		case rediscmd.EqualFold(args[2], "off"):
 			c.reply = replyOff
 			r.silent = true
 			s.reply(r, replyOK)
-		case foldEq(args[2], "skip"):
+		case rediscmd.EqualFold(args[2], "skip"):
 			if c.reply != replyOff {
 				c.reply = replySkipNext
 			}
@@ -160,9 +160,9 @@ func (rp *redisProtocol) client(s *session, r *request, sub string, args [][]byt
 		// servers.
 		var on bool
 		switch {
-		case foldEq(args[2], "on"):
+		case rediscmd.EqualFold(args[2], "on"):
 			on = true
-		case foldEq(args[2], "off"):
+		case rediscmd.EqualFold(args[2], "off"):
 		default:
 			s.replyError(r, "syntax error")
 			return
@@ -252,9 +252,9 @@ func (rp *redisProtocol) clientSetInfo(s *session, r *request, args [][]byte) {
 	var dst *string
 	c := &s.client
 	switch {
-	case foldEq(attr, "lib-name"):
+	case rediscmd.EqualFold(attr, "lib-name"):
 		dst = &c.libName
-	case foldEq(attr, "lib-ver"):
+	case rediscmd.EqualFold(attr, "lib-ver"):
 		dst = &c.libVer
 	default:
 		s.replyError(r, "Unrecognized option '"+printable(attr)+"'")
@@ -276,23 +276,6 @@ func (rp *redisProtocol) clientSetInfo(s *session, r *request, args [][]byte) {
 func validClientAttr(b []byte) bool {
 	for _, ch := range b {
 		if ch < '!' || ch > '~' {
-			return false
-		}
-	}
-	return true
-}
-
-// foldEq reports whether b is word, ignoring ASCII case (Redis's
-// strcasecmp); word is lower case.
-func foldEq(b []byte, word string) bool {
-	if len(b) != len(word) {
-		return false
-	}
-	for i, ch := range b {
-		if 'A' <= ch && ch <= 'Z' {
-			ch += 'a' - 'A'
-		}
-		if ch != word[i] {
 			return false
 		}
 	}
@@ -367,9 +350,9 @@ const (
 // getClientTypeByName does.
 func parseClientType(b []byte) (clientType, bool) {
 	switch {
-	case foldEq(b, "normal"):
+	case rediscmd.EqualFold(b, "normal"):
 		return typeNormal, true
-	case foldEq(b, "slave"), foldEq(b, "replica"), foldEq(b, "pubsub"), foldEq(b, "master"):
+	case rediscmd.EqualFold(b, "slave"), rediscmd.EqualFold(b, "replica"), rediscmd.EqualFold(b, "pubsub"), rediscmd.EqualFold(b, "master"):
 		return typeOther, true
 	}
 	return typeAny, false
@@ -386,7 +369,7 @@ func (rp *redisProtocol) clientList(s *session, r *request, args [][]byte) {
 		for _, t := range p.sessionsByID() {
 			text = p.appendClientLine(text, t, s, now)
 		}
-	case len(args) == 4 && foldEq(args[2], "type"):
+	case len(args) == 4 && rediscmd.EqualFold(args[2], "type"):
 		ty, ok := parseClientType(args[3])
 		if !ok {
 			s.replyError(r, "Unknown client type '"+printable(args[3])+"'")
@@ -397,7 +380,7 @@ func (rp *redisProtocol) clientList(s *session, r *request, args [][]byte) {
 				text = p.appendClientLine(text, t, s, now)
 			}
 		}
-	case len(args) > 3 && foldEq(args[2], "id"):
+	case len(args) > 3 && rediscmd.EqualFold(args[2], "id"):
 		byID := make(map[uint64]*session)
 		for _, t := range p.sessionsByID() {
 			byID[t.id] = t
@@ -445,35 +428,35 @@ func (rp *redisProtocol) clientKill(s *session, r *request, args [][]byte) {
 			}
 			opt, val := args[i], args[i+1]
 			switch {
-			case foldEq(opt, "id"):
+			case rediscmd.EqualFold(opt, "id"):
 				id, ok := resp.ParseInt(val)
 				if !ok || id < 1 {
 					s.replyError(r, "client-id should be greater than 0")
 					return
 				}
 				f.id = uint64(id)
-			case foldEq(opt, "type"):
+			case rediscmd.EqualFold(opt, "type"):
 				ty, ok := parseClientType(val)
 				if !ok {
 					s.replyError(r, "Unknown client type '"+printable(val)+"'")
 					return
 				}
 				f.ty = ty
-			case foldEq(opt, "addr"):
+			case rediscmd.EqualFold(opt, "addr"):
 				f.addr, f.hasAddr = string(val), true
-			case foldEq(opt, "laddr"):
+			case rediscmd.EqualFold(opt, "laddr"):
 				f.laddr, f.hasLad = string(val), true
-			case foldEq(opt, "user"):
+			case rediscmd.EqualFold(opt, "user"):
 				// Every client of the proxy is Redis's default user.
 				if string(val) != "default" {
 					s.replyError(r, "No such user '"+printable(val)+"'")
 					return
 				}
-			case foldEq(opt, "skipme"):
+			case rediscmd.EqualFold(opt, "skipme"):
 				switch {
-				case foldEq(val, "yes"):
+				case rediscmd.EqualFold(val, "yes"):
 					f.skipMe = true
-				case foldEq(val, "no"):
+				case rediscmd.EqualFold(val, "no"):
 					f.skipMe = false
 				default:
 					s.replyError(r, "syntax error")

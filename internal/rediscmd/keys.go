@@ -238,9 +238,9 @@ func parseInt(b []byte) (int64, bool) {
 	return 0, false
 }
 
-// equalFold reports whether b is word, ignoring ASCII case; word is lower
-// case.
-func equalFold(b []byte, word string) bool {
+// EqualFold reports whether b is word, ignoring ASCII case (Redis's
+// strcasecmp); word is lower case.
+func EqualFold(b []byte, word string) bool {
 	if len(b) != len(word) {
 		return false
 	}
@@ -263,11 +263,11 @@ func sortStoreKey(_ *Command, args [][]byte, dst []int) ([]int, error) {
 	store := 0
 	for i := 2; i < len(args); i++ {
 		switch a := args[i]; {
-		case equalFold(a, "limit"):
+		case EqualFold(a, "limit"):
 			i += 2
-		case equalFold(a, "store") && i+1 < len(args):
+		case EqualFold(a, "store") && i+1 < len(args):
 			store = i + 1
-		case equalFold(a, "get"), equalFold(a, "by"):
+		case EqualFold(a, "get"), EqualFold(a, "by"):
 			i++
 		}
 	}
@@ -283,7 +283,7 @@ func sortStoreKey(_ *Command, args [][]byte, dst []int) ([]int, error) {
 func geoStoreKey(_ *Command, args [][]byte, dst []int) ([]int, error) {
 	store := 0
 	for i := 5; i < len(args); i++ {
-		if (equalFold(args[i], "store") || equalFold(args[i], "storedist")) && i+1 < len(args) {
+		if (EqualFold(args[i], "store") || EqualFold(args[i], "storedist")) && i+1 < len(args) {
 			store = i + 1
 			i++
 		}
@@ -303,15 +303,15 @@ func streamKeys(c *Command, args [][]byte, dst []int) ([]int, error) {
 scan:
 	for i := 1; i < len(args); i++ {
 		switch a := args[i]; {
-		case equalFold(a, "block"):
+		case EqualFold(a, "block"):
 			return dst, &Error{Kind: ErrUnsupported,
 				Msg: "ERR unsupported command '" + c.Name + "' with BLOCK: " + ReasonBlocking.String()}
-		case equalFold(a, "count"):
+		case EqualFold(a, "count"):
 			i++
-		case equalFold(a, "group"):
+		case EqualFold(a, "group"):
 			i += 2
-		case equalFold(a, "noack"):
-		case equalFold(a, "streams"):
+		case EqualFold(a, "noack"):
+		case EqualFold(a, "streams"):
 			streams = i
 			break scan
 		default:
