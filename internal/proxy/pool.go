@@ -47,7 +47,8 @@ type Pool struct {
 	background sync.WaitGroup
 	watcher    *sentinel.Watcher // Sentinel pools; set by startAccepting
 
-	refusals refusalLog // clients refused for want of descriptors, logged at a rate limit
+	refusals  refusalLog // clients refused for want of descriptors, logged at a rate limit
+	overLimit refusalLog // clients refused over client_connections, likewise
 	// refuseWarned is when the accept goroutine, which owns it, last warned
 	// that it could not refuse clients (no spare descriptor, accept failed).
 	refuseWarned time.Time
@@ -81,7 +82,8 @@ func newPool(cfg *config.Pool, opts Options, reserve *fdReserve) (*Pool, error) 
 		sessions: make(map[*session]struct{}),
 		done:     make(chan struct{}),
 	}
-	p.refusals.logger = p.logger
+	p.refusals.logger, p.refusals.msg = p.logger, "clients refused: out of file descriptors"
+	p.overLimit.logger, p.overLimit.msg = p.logger, "clients refused: client_connections reached"
 	p.clock.Store(monoNow())
 	size := opts.BufSize
 	p.bufs.New = func() any { b := make([]byte, size); return &b }
@@ -309,6 +311,7 @@ func (p *Pool) closeListener() {
 func (p *Pool) acceptLoop(ln net.Listener) {
 	defer p.acceptWG.Done()
 	defer p.refusals.stop()
+	defer p.overLimit.stop()
 	var rc syscall.RawConn
 	if sc, ok := ln.(syscall.Conn); ok {
 		rc, _ = sc.SyscallConn()
@@ -387,7 +390,7 @@ func (p *Pool) admit(conn net.Conn) {
 	if limit := p.cfg.ClientConnections; limit > 0 && n > int64(limit) {
 		p.clients.Add(-1)
 		p.stats.refused.Add(1)
-		p.logger.Warn("client refused: client_connections reached", "client", conn.RemoteAddr().String(), "limit", limit)
+		p.overLimit.add(fmt.Errorf("client_connections %d reached; the latest refused: %s", limit, conn.RemoteAddr()))
 		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = conn.Write(p.refusal)
 		conn.Close()

@@ -10,13 +10,14 @@ import (
 // clients of a pool.
 const refusalLogEvery = time.Second
 
-// refusalLog logs a pool's clients refused for want of file descriptors:
-// the first at once, then at most one line each refusalLogEvery with how
+// refusalLog logs a pool's refused clients (for want of file descriptors,
+// or over client_connections): the first at once, then at most one line each refusalLogEvery with how
 // many were refused since the line before, so that a flood of clients
 // does not flood the log and the counts still add up. The refusals of the
 // last interval are logged when it ends, by a timer.
 type refusalLog struct {
 	logger *slog.Logger // immutable
+	msg    string       // immutable: what the line says
 
 	mu      sync.Mutex // guards the fields below
 	pending int        // refusals not logged yet
@@ -26,7 +27,8 @@ type refusalLog struct {
 	stopped bool
 }
 
-// add counts one refusal caused by cause (accept's EMFILE or ENFILE).
+// add counts one refusal caused by cause (accept's EMFILE or ENFILE, or
+// the client_connections limit).
 func (l *refusalLog) add(cause error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -52,7 +54,7 @@ func (l *refusalLog) flush() {
 }
 
 func (l *refusalLog) logLocked() {
-	l.logger.Warn("clients refused: out of file descriptors", "refused", l.pending, "err", l.cause)
+	l.logger.Warn(l.msg, "refused", l.pending, "err", l.cause)
 	l.pending = 0
 	l.last = time.Now()
 }
