@@ -144,15 +144,11 @@ func TestMemoryFloodingClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer flooder.Close()
-	var chunk strings.Builder
-	for range 16 {
-		chunk.WriteString(cmd("SET", "flood", strings.Repeat("f", 1000)))
-		chunk.WriteString(cmd("GET", "big"))
-	}
+	chunk := floodChunk()
 	_ = flooder.SetWriteDeadline(time.Now().Add(2 * time.Second))
 	var sent int
 	for sent < 200<<20 {
-		n, err := io.WriteString(flooder, chunk.String())
+		n, err := io.WriteString(flooder, chunk)
 		sent += n
 		if err != nil {
 			break
