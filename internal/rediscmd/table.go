@@ -53,6 +53,16 @@ const (
 	// pool (SCRIPT LOAD, FUNCTION LOAD, …): the proxy sends the request to
 	// each server in the ring and merges the replies (see [Merge]).
 	Broadcast
+	// Block commands may block until data arrives (BLPOP, BRPOP, BLMOVE,
+	// BZPOPMIN, …): they run on a dedicated server connection, never on a
+	// shared one, and keys on several servers block on each of them (see
+	// the proxy's redis_block.go).
+	Block
+	// PubSub commands are the publish/subscribe commands (SUBSCRIBE,
+	// PUBLISH, PUBSUB, …), served by the proxy's subscription layer: a
+	// channel lives on the server its name hashes to (see the proxy's
+	// redis_pubsub.go).
+	PubSub
 )
 
 // PlaceholderKey is the key whose server answers Keyless commands.
@@ -61,7 +71,7 @@ const (
 // through either proxy.
 const PlaceholderKey = "placeholder"
 
-var kindNames = [...]string{"unsupported", "single-key", "multi-key", "local", "keyless", "broadcast"}
+var kindNames = [...]string{"unsupported", "single-key", "multi-key", "local", "keyless", "broadcast", "blocking", "pubsub"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
