@@ -82,7 +82,8 @@ var clientSubcommands = []Command{
 	{Name: "client|setname", Arity: 3, Kind: Local},
 	{Name: "client|tracking", Arity: -3, Kind: Unsupported, Reason: ReasonTracking},
 	{Name: "client|trackinginfo", Arity: 2, Kind: Unsupported, Reason: ReasonTracking},
-	// No client of the proxy is ever blocked: blocking commands are refused.
-	{Name: "client|unblock", Arity: -3, Kind: Unsupported, Reason: ReasonBlocking},
+	// CLIENT UNBLOCK takes a proxy client ID and unblocks that client's
+	// blocking command on the servers it waits on.
+	{Name: "client|unblock", Arity: -3, Kind: Local},
 	{Name: "client|unpause", Arity: 2, Kind: Unsupported, Reason: ReasonAdmin},
 }
