@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shardproxy/shardproxy/internal/resp"
@@ -40,6 +41,17 @@ type blockConn struct {
 	n    int
 	sc   resp.ReplyScanner
 	max  int // max_reply_bytes
+	// closedBy is why the proxy closed the connection under its user
+	// (a Sentinel switch), for the error the blocked client gets.
+	closedBy atomic.Pointer[error]
+}
+
+// failure returns the error to report for err, a failed read or write.
+func (c *blockConn) failure(err error) error {
+	if cause := c.closedBy.Load(); cause != nil {
+		return *cause
+	}
+	return err
 }
 
 // dialBlockConn connects to srv for database db, sends the pool's prelude
@@ -217,7 +229,8 @@ func (bp *blockPool) take(srv *server, db, limit int, timeout time.Duration) (*b
 // answered, nothing unread) and there is room, else closed.
 func (bp *blockPool) put(c *blockConn, clean bool) {
 	bp.mu.Lock()
-	if clean && c.n == 0 && !bp.closed && len(bp.idle) < maxIdleBlockConns {
+	_, open := bp.open[c] // not open any more: closed by reset
+	if clean && open && c.n == 0 && !bp.closed && len(bp.idle) < maxIdleBlockConns {
 		_ = c.conn.SetDeadline(time.Time{})
 		bp.idle = append(bp.idle, c)
 		bp.mu.Unlock()
@@ -271,6 +284,25 @@ func (bp *blockPool) unblock(srv *server, id []byte, mode string, timeout time.D
 		n, _ := resp.ParseInteger(reply)
 		return n == 1, nil
 	}
+}
+
+// reset closes every connection, idle or in use, for cause (a Sentinel
+// switch: they lead to the old master); new ones go to the new address.
+func (bp *blockPool) reset(cause error) {
+	bp.mu.Lock()
+	for c := range bp.open {
+		c.closedBy.Store(&cause)
+		c.conn.Close()
+	}
+	clear(bp.open)
+	bp.idle = nil
+	bp.mu.Unlock()
+	bp.ctlMu.Lock()
+	if bp.ctl != nil {
+		bp.ctl.conn.Close()
+		bp.ctl = nil
+	}
+	bp.ctlMu.Unlock()
 }
 
 // close closes every connection, idle or in use (a command blocked on one

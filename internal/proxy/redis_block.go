@@ -44,11 +44,11 @@ import (
 
 // How a block was cancelled (blockOp.why).
 const (
-	notCancelled int32 = iota
-	cancelGone         // the client left or was killed: push back what was popped
-	cancelShutdown     // the proxy is shutting down
-	cancelTimeout      // CLIENT UNBLOCK id [TIMEOUT]: a null reply
-	cancelError        // CLIENT UNBLOCK id ERROR: -UNBLOCKED
+	notCancelled   int32 = iota
+	cancelGone           // the client left or was killed: push back what was popped
+	cancelShutdown       // the proxy is shutting down
+	cancelTimeout        // CLIENT UNBLOCK id [TIMEOUT]: a null reply
+	cancelError          // CLIENT UNBLOCK id ERROR: -UNBLOCKED
 )
 
 var (
@@ -325,9 +325,12 @@ func (op *blockOp) await(conns []*blockConn, clean []bool) []byte {
 			case res.err != nil:
 				clean[res.i] = false
 				if winner == nil && op.why.Load() == notCancelled {
+					err := conns[res.i].failure(res.err)
 					p.stats.forwardErrors.Add(1)
-					op.srvs[res.i].countFailure(res.err)
-					winner, winnerAt = op.errorReply(errorText(res.err)), -1
+					if !errors.Is(err, errSwitched) {
+						op.srvs[res.i].countFailure(err)
+					}
+					winner, winnerAt = op.errorReply(errorText(err)), -1
 					unblockRest()
 				}
 			case isNullReply(res.reply) || bytes.Equal(res.reply, replyUnblocked):
