@@ -390,6 +390,12 @@ func TestClientUnblock(t *testing.T) {
 		id := strings.TrimSpace(strings.TrimPrefix(cl.roundTrip(cmd("CLIENT", "ID")), ":"))
 		cl.send(cmd("BLPOP", tags[0]+"u", tags[1]+"u", "0"))
 		waitBlocked(t, 2, servers...)
+		if info := ctl.roundTrip(cmd("INFO", "clients")); !strings.Contains(info, "blocked_clients:1\r\n") {
+			t.Errorf("INFO clients while one is blocked: %q", info)
+		}
+		if list := ctl.roundTrip(cmd("CLIENT", "LIST", "ID", id)); !strings.Contains(list, " flags=b ") || !strings.Contains(list, " cmd=blpop ") {
+			t.Errorf("CLIENT LIST of a blocked client: %q", list)
+		}
 		if got := ctl.roundTrip(cmd("CLIENT", "UNBLOCK", id, mode.arg)); got != ":1\r\n" {
 			t.Errorf("CLIENT UNBLOCK %s: %q", mode.arg, got)
 		}

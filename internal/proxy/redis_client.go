@@ -565,6 +565,9 @@ func (p *Pool) appendClientLine(dst []byte, t, self *session, now int64) []byte 
 	if tx > 0 {
 		fl = append(fl, 'x')
 	}
+	if t.blocked.Load() {
+		fl = append(fl, 'b') // in a blocking command, after x as in Redis
+	}
 	if _, unix := t.conn.LocalAddr().(*net.UnixAddr); unix {
 		fl = append(fl, 'U')
 	}
