@@ -248,6 +248,8 @@ func (rp *redisProtocol) local(s *session, r *request, cmd *rediscmd.Command, ar
 		s.reply(r, replyRole)
 	case "select":
 		rp.selectDB(s, r, args)
+	case "wait":
+		rp.waitReplicas(s, r, cmd, args)
 	default:
 		s.replyError(r, "unknown or unsupported command '"+string(args[0])+"'")
 	}

@@ -78,6 +78,7 @@ type blockOp struct {
 	db      int
 	timeout time.Duration // the command's own; 0: for ever
 	margin  time.Duration
+	waitAll bool // WAIT: every live server (executeWait)
 
 	cancel   chan struct{} // closed when the block is cancelled
 	why      atomic.Int32
@@ -103,20 +104,7 @@ func (rp *redisProtocol) block(s *session, r *request, cmd *rediscmd.Command, ar
 		rp.refuse(s, r, args, err)
 		return
 	}
-	op := &blockOp{s: s, r: r, cmd: cmd, db: s.db, timeout: timeout, cancel: make(chan struct{})}
-	op.margin = max(rp.pool.cfg.Timeout, time.Second)
-	// The arguments point into the read buffer, which the reader reuses:
-	// one copy of them all for the goroutine.
-	size := 0
-	for _, a := range args {
-		size += len(a)
-	}
-	buf := make([]byte, 0, size)
-	op.args = make([][]byte, len(args))
-	for i, a := range args {
-		buf = append(buf, a...)
-		op.args[i] = buf[len(buf)-len(a) : len(buf) : len(buf)]
-	}
+	op := rp.newBlockOp(s, r, cmd, args, timeout)
 	for _, k := range keys {
 		srv := rp.pool.pick(args[k])
 		if srv == nil {
@@ -149,6 +137,31 @@ func (rp *redisProtocol) block(s *session, r *request, cmd *rediscmd.Command, ar
 			return
 		}
 	}
+	s.startBlock(op)
+}
+
+// newBlockOp prepares the blocking request args of cmd: the goroutine that
+// runs it gets a copy of the arguments, which point into the read buffer
+// the reader reuses.
+func (rp *redisProtocol) newBlockOp(s *session, r *request, cmd *rediscmd.Command, args [][]byte, timeout time.Duration) *blockOp {
+	op := &blockOp{s: s, r: r, cmd: cmd, db: s.db, timeout: timeout, cancel: make(chan struct{})}
+	op.margin = max(rp.pool.cfg.Timeout, time.Second)
+	size := 0
+	for _, a := range args {
+		size += len(a)
+	}
+	buf := make([]byte, 0, size)
+	op.args = make([][]byte, len(args))
+	for i, a := range args {
+		buf = append(buf, a...)
+		op.args[i] = buf[len(buf)-len(a) : len(buf) : len(buf)]
+	}
+	return op
+}
+
+// startBlock marks the session blocked (its reader dispatches nothing
+// more until the reply) and runs op in a goroutine of its own.
+func (s *session) startBlock(op *blockOp) {
 	s.mu.Lock()
 	s.block = op
 	s.mu.Unlock()
@@ -201,6 +214,9 @@ func (op *blockOp) execute() []byte {
 		}
 		conns[i], clean[i] = c, true
 	}
+	if op.waitAll {
+		return op.executeWait(conns, clean)
+	}
 	if len(op.srvs) > 1 {
 		for i, key := range op.keys {
 			if op.why.Load() != notCancelled {
@@ -232,130 +248,192 @@ type blockResult struct {
 	err   error
 }
 
-// await sends the blocking command to every server and waits for the
-// first element (or error), the end of the timeout on every server, or a
-// cancellation.
-func (op *blockOp) await(conns []*blockConn, clean []bool) []byte {
-	p := op.s.pool
+// blockWaiter is the servers of one blocking request while their
+// commands run: it sends them, collects their replies, and unblocks those
+// that have not answered when asked to.
+type blockWaiter struct {
+	op       *blockOp
+	conns    []*blockConn
+	clean    []bool
+	answered []bool
+	pending  int
+	results  chan blockResult
+
+	unblockedAt time.Time
+	retryTimer  *time.Timer
+	retry       <-chan time.Time // fires while a server has yet to block
+	peerCheck   *time.Ticker
+	cancel      <-chan struct{} // the op's, until it fired
+}
+
+// startWaiter sends before[i] (one command, or nil) and cmds[i] to server
+// i and reads the replies in a goroutine per server; cmds[i]'s reply is
+// the server's result, through w.results (before[i]'s is dropped, unless
+// it is an error, which is then the result).
+func (op *blockOp) startWaiter(conns []*blockConn, clean []bool, cmds [][]byte, before [][]byte) *blockWaiter {
 	n := len(conns)
+	w := &blockWaiter{op: op, conns: conns, clean: clean, answered: make([]bool, n), pending: n,
+		results: make(chan blockResult, n), peerCheck: time.NewTicker(time.Second), cancel: op.cancel}
 	var deadline time.Time
 	if op.timeout > 0 {
 		deadline = time.Now().Add(op.timeout + op.margin)
 	}
-	results := make(chan blockResult, n)
-	answered := make([]bool, n)
 	for i, c := range conns {
-		var cmd []byte
-		if n == 1 {
-			cmd = resp.AppendCommand(nil, op.args...)
-		} else {
-			var keys [][]byte
-			for k, key := range op.keys {
-				if op.keySrv[k] == i {
-					keys = append(keys, key)
-				}
-			}
-			cmd, _ = op.cmd.AppendBlockingWith(nil, op.args, keys)
-		}
 		go func() {
 			var reply []byte
-			err := c.write(cmd, deadline)
+			out := make([]byte, 0, len(before[i])+len(cmds[i]))
+			out = append(append(out, before[i]...), cmds[i]...)
+			err := c.write(out, deadline)
+			if err == nil && before[i] != nil {
+				reply, err = c.read(deadline)
+				if err == nil && resp.IsError(reply) {
+					err = errors.New(trimReply(reply))
+				}
+			}
 			if err == nil {
 				reply, err = c.read(deadline)
 			}
-			results <- blockResult{i: i, reply: reply, err: err}
+			w.results <- blockResult{i: i, reply: reply, err: err}
 		}()
 	}
-	var winner, null []byte
-	winnerAt := -1
-	var unblockedAt time.Time
-	pending := n
-	peerCheck := time.NewTicker(time.Second)
-	defer peerCheck.Stop()
-	var retry <-chan time.Time
-	var retryTimer *time.Timer
-	defer func() {
-		if retryTimer != nil {
-			retryTimer.Stop()
-		}
-	}()
-	cancel := op.cancel
-	// unblockRest asks every server that has not answered to unblock, and
-	// arms the retry for those that had not blocked yet.
-	unblockRest := func() {
-		mode := "TIMEOUT"
-		if op.why.Load() == cancelError {
-			mode = "ERROR"
-		}
-		if unblockedAt.IsZero() {
-			unblockedAt = time.Now()
-		}
-		again := false
-		for i, c := range conns {
-			if answered[i] {
-				continue
+	return w
+}
+
+// next returns the next server's result, handling cancellation, the
+// client leaving and unblock retries meanwhile; ok is false once every
+// server has answered.
+func (w *blockWaiter) next() (res blockResult, ok bool) {
+	for w.pending > 0 {
+		select {
+		case res = <-w.results:
+			w.pending--
+			w.answered[res.i] = true
+			if res.err != nil {
+				w.clean[res.i] = false
 			}
-			ok, err := op.srvs[i].blk.unblock(op.srvs[i], c.id, mode, op.margin)
-			if err != nil || !ok && time.Since(unblockedAt) > unblockGiveUp {
-				// The server cannot be reached or never blocked: give up
-				// on it; its reader fails as the connection closes.
-				clean[i] = false
-				c.conn.Close()
-				continue
+			return res, true
+		case <-w.cancel:
+			w.cancel = nil
+			w.unblockRest()
+		case <-w.retry:
+			w.unblockRest()
+		case <-w.peerCheck.C:
+			if w.op.s.peerGone() {
+				w.op.stop(cancelGone)
 			}
-			again = again || !ok
-		}
-		if again {
-			if retryTimer == nil {
-				retryTimer = time.NewTimer(unblockRetry)
-			} else {
-				retryTimer.Reset(unblockRetry)
-			}
-			retry = retryTimer.C
-		} else {
-			retry = nil
 		}
 	}
-	for pending > 0 {
-		select {
-		case res := <-results:
-			pending--
-			answered[res.i] = true
-			switch {
-			case res.err != nil:
-				clean[res.i] = false
-				if winner == nil && op.why.Load() == notCancelled {
-					err := conns[res.i].failure(res.err)
-					p.stats.forwardErrors.Add(1)
-					if !errors.Is(err, errSwitched) {
-						op.srvs[res.i].countFailure(err)
-					}
-					winner, winnerAt = op.errorReply(errorText(err)), -1
-					unblockRest()
-				}
-			case isNullReply(res.reply) || bytes.Equal(res.reply, replyUnblocked):
-				null = res.reply
-			case winner == nil:
-				winner, winnerAt = res.reply, res.i
-				if resp.IsError(res.reply) {
-					winnerAt = -1
-				}
-				if pending > 0 {
-					unblockRest()
-				}
-			default:
-				// Popped by a server that lost the race: put it back.
-				op.pushBack(res.i, conns[res.i], &clean[res.i], res.reply)
+	return res, false
+}
+
+// stop releases the waiter's timers.
+func (w *blockWaiter) stop() {
+	w.peerCheck.Stop()
+	if w.retryTimer != nil {
+		w.retryTimer.Stop()
+	}
+}
+
+// unblockRest asks every server that has not answered to unblock, and
+// arms the retry for those that had not blocked yet (CLIENT UNBLOCK
+// answers 0 for a command the server has not read): each is asked again
+// until it answers, or given up on (its connection closed) after
+// unblockGiveUp.
+func (w *blockWaiter) unblockRest() {
+	op := w.op
+	mode := "TIMEOUT"
+	if op.why.Load() == cancelError {
+		mode = "ERROR"
+	}
+	if w.unblockedAt.IsZero() {
+		w.unblockedAt = time.Now()
+	}
+	again := false
+	for i, c := range w.conns {
+		if w.answered[i] {
+			continue
+		}
+		ok, err := op.srvs[i].blk.unblock(op.srvs[i], c.id, mode, op.margin)
+		if err != nil || !ok && time.Since(w.unblockedAt) > unblockGiveUp {
+			// The server cannot be reached or never blocked: give up on
+			// it; its reader fails as the connection closes.
+			w.clean[i] = false
+			c.conn.Close()
+			continue
+		}
+		again = again || !ok
+	}
+	switch {
+	case !again:
+		w.retry = nil
+	case w.retryTimer == nil:
+		w.retryTimer = time.NewTimer(unblockRetry)
+		w.retry = w.retryTimer.C
+	default:
+		w.retryTimer.Reset(unblockRetry)
+		w.retry = w.retryTimer.C
+	}
+}
+
+// failed counts a server's failed blocking connection and returns the
+// client's error reply for it.
+func (w *blockWaiter) failed(res blockResult) []byte {
+	op := w.op
+	err := w.conns[res.i].failure(res.err)
+	op.s.pool.stats.forwardErrors.Add(1)
+	if !errors.Is(err, errSwitched) {
+		op.srvs[res.i].countFailure(err)
+	}
+	return op.errorReply(errorText(err))
+}
+
+// await sends the blocking command to every server and waits for the
+// first element (or error), the end of the timeout on every server, or a
+// cancellation.
+func (op *blockOp) await(conns []*blockConn, clean []bool) []byte {
+	n := len(conns)
+	cmds := make([][]byte, n)
+	for i := range conns {
+		if n == 1 {
+			cmds[i] = resp.AppendCommand(nil, op.args...)
+			continue
+		}
+		var keys [][]byte
+		for k, key := range op.keys {
+			if op.keySrv[k] == i {
+				keys = append(keys, key)
 			}
-		case <-cancel:
-			cancel = nil
-			unblockRest()
-		case <-retry:
-			unblockRest()
-		case <-peerCheck.C:
-			if op.s.peerGone() {
-				op.stop(cancelGone)
+		}
+		cmds[i], _ = op.cmd.AppendBlockingWith(nil, op.args, keys)
+	}
+	w := op.startWaiter(conns, clean, cmds, make([][]byte, n))
+	defer w.stop()
+	var winner, null []byte
+	winnerAt := -1
+	for {
+		res, ok := w.next()
+		if !ok {
+			break
+		}
+		switch {
+		case res.err != nil:
+			if winner == nil && op.why.Load() == notCancelled {
+				winner, winnerAt = w.failed(res), -1
+				w.unblockRest()
 			}
+		case isNullReply(res.reply) || bytes.Equal(res.reply, replyUnblocked):
+			null = res.reply
+		case winner == nil:
+			winner, winnerAt = res.reply, res.i
+			if resp.IsError(res.reply) {
+				winnerAt = -1
+			}
+			if w.pending > 0 {
+				w.unblockRest()
+			}
+		default:
+			// Popped by a server that lost the race: put it back.
+			op.pushBack(res.i, conns[res.i], &clean[res.i], res.reply)
 		}
 	}
 	if winner != nil && winnerAt >= 0 && op.why.Load() == cancelGone {
@@ -367,6 +445,104 @@ func (op *blockOp) await(conns []*blockConn, clean []bool) []byte {
 		return winner
 	}
 	return op.cancelledReply(null)
+}
+
+// waitChannel is what WAIT publishes to on each server before its own
+// WAIT: a PUBLISH is replicated, so it moves the blocking connection's
+// replication offset to the server's current one, and the server's WAIT
+// then waits for every write the server had run by then.
+const waitChannel = "__shardproxy__:wait"
+
+// waitReplicas answers WAIT numreplicas timeout. A client's writes went
+// over connections the proxy shares, to any server, so a server's WAIT on
+// the proxy's own connection would not wait for them: once every earlier
+// request of the client has been answered, each live server gets, on a
+// blocking connection, a PUBLISH (which is replicated, and so moves that
+// connection's offset past every write the server has run) and then
+// WAIT; the reply is the smallest count, the number of replicas that
+// have every write of the client, whichever server it went to.
+func (rp *redisProtocol) waitReplicas(s *session, r *request, cmd *rediscmd.Command, args [][]byte) {
+	if _, ok := resp.ParseInt(args[1]); !ok {
+		s.replyError(r, "value is not an integer or out of range")
+		return
+	}
+	timeout, _, err := cmd.BlockTimeout(args)
+	if err != nil {
+		rp.refuse(s, r, args, err)
+		return
+	}
+	op := rp.newBlockOp(s, r, cmd, args, timeout)
+	for _, srv := range rp.pool.servers {
+		if !srv.isEjected() {
+			op.srvs = append(op.srvs, srv)
+		}
+	}
+	if len(op.srvs) == 0 {
+		s.noServer(r)
+		return
+	}
+	op.waitAll = true
+	s.startBlock(op)
+}
+
+// executeWait runs WAIT on every server (see waitReplicas).
+func (op *blockOp) executeWait(conns []*blockConn, clean []bool) []byte {
+	s := op.s
+	s.mu.Lock()
+	for s.queue.peek() != op.r && !s.broken && op.why.Load() == notCancelled {
+		s.cond.Wait()
+	}
+	s.mu.Unlock()
+	if op.why.Load() != notCancelled {
+		return op.cancelledWait()
+	}
+	publish := resp.AppendCommand(nil, []byte("PUBLISH"), []byte(waitChannel), []byte("1"))
+	wait := resp.AppendCommand(nil, op.args...)
+	cmds, before := make([][]byte, len(conns)), make([][]byte, len(conns))
+	for i := range conns {
+		cmds[i], before[i] = wait, publish
+	}
+	w := op.startWaiter(conns, clean, cmds, before)
+	defer w.stop()
+	var reply []byte
+	least := int64(-1)
+	for {
+		res, ok := w.next()
+		if !ok {
+			break
+		}
+		n, isInt := resp.ParseInteger(res.reply)
+		switch {
+		case res.err != nil:
+			if reply == nil {
+				reply = w.failed(res)
+			}
+		case !isInt:
+			if reply == nil {
+				reply = res.reply // the server's error
+			}
+		case least < 0 || n < least:
+			least = n
+		}
+		if reply != nil && w.pending > 0 && w.cancel != nil {
+			w.unblockRest()
+		}
+	}
+	switch {
+	case reply != nil:
+		return reply
+	case op.why.Load() == cancelShutdown:
+		return op.cancelledWait()
+	}
+	return resp.AppendInteger(nil, least)
+}
+
+// cancelledWait is WAIT's reply when it was cancelled before it started.
+func (op *blockOp) cancelledWait() []byte {
+	if op.why.Load() == cancelShutdown {
+		return op.errorReply("the proxy is shutting down: WAIT cancelled")
+	}
+	return resp.AppendInteger(nil, 0)
 }
 
 // cancelledReply is the reply when no element came: the servers' null,
@@ -428,7 +604,13 @@ func (s *session) cancelBlock(why int32) bool {
 	s.mu.Lock()
 	op := s.block
 	s.mu.Unlock()
-	return op != nil && op.stop(why)
+	if op == nil || !op.stop(why) {
+		return false
+	}
+	s.mu.Lock()
+	s.cond.Broadcast() // a WAIT waiting for its turn (executeWait)
+	s.mu.Unlock()
+	return true
 }
 
 // waitUnblocked waits until the session's blocking command has been

@@ -425,3 +425,57 @@ func TestCrossServerBlockingOff(t *testing.T) {
 		t.Errorf("one-server BLPOP: %q", got)
 	}
 }
+
+// TestWaitReplicas: WAIT through the proxy counts the replicas that have
+// the client's writes on every server: the least of the servers' counts.
+func TestWaitReplicas(t *testing.T) {
+	masters := startRedises(t, 2)
+	// The first master has a replica; the second one, none yet.
+	replica := testutil.StartRedis(t, "replicaof "+strings.Replace(masters[0].Addr, ":", " ", 1))
+	_, addr := redisPool(t, "", masters...)
+	cl := dialRaw(t, addr)
+	waitSynced(t, replica)
+	for i := range 20 {
+		cl.roundTrip(cmd("SET", fmt.Sprintf("w%d", i), "v"))
+	}
+	if got := cl.roundTrip(cmd("WAIT", "0", "0")); got != ":0\r\n" {
+		t.Errorf("WAIT 0 0: %q", got)
+	}
+	start := time.Now()
+	if got := cl.roundTrip(cmd("WAIT", "1", "200")); got != ":0\r\n" {
+		t.Errorf("WAIT 1 200 with a server without replicas: %q, want :0", got)
+	}
+	if took := time.Since(start); took < 190*time.Millisecond || took > 2*time.Second {
+		t.Errorf("WAIT 1 200 took %v", took)
+	}
+	// Now the second master gets a replica too: every write reaches one.
+	replica2 := testutil.StartRedis(t, "replicaof "+strings.Replace(masters[1].Addr, ":", " ", 1))
+	waitSynced(t, replica2)
+	cl.send(cmd("SET", "w-last", "v") + cmd("WAIT", "1", "2000"))
+	if got := cl.readReply(); got != "+OK\r\n" {
+		t.Fatalf("SET: %q", got)
+	}
+	if got := cl.readReply(); got != ":1\r\n" {
+		t.Errorf("WAIT 1 2000 with a replica behind each server: %q, want :1", got)
+	}
+	if v, err := testutil.RedisDo(replica.Addr, "", "DBSIZE"); err != nil || v.(int64) == 0 {
+		t.Errorf("replica DBSIZE %v %v", v, err)
+	}
+	if got := cl.roundTrip(cmd("WAIT", "x", "0")); got != "-ERR value is not an integer or out of range\r\n" {
+		t.Errorf("WAIT x 0: %q", got)
+	}
+	if got := cl.roundTrip(cmd("WAIT", "1", "-1")); got != "-ERR timeout is negative\r\n" {
+		t.Errorf("WAIT 1 -1: %q", got)
+	}
+}
+
+// waitSynced waits until replica's link to its master is up.
+func waitSynced(t *testing.T, replica *testutil.Server) {
+	t.Helper()
+	if !waitFor(10*time.Second, func() bool {
+		info, err := testutil.RedisDo(replica.Addr, "", "INFO", "replication")
+		return err == nil && strings.Contains(info.(string), "master_link_status:up")
+	}) {
+		t.Fatalf("replica %s did not sync", replica.Addr)
+	}
+}

@@ -38,7 +38,7 @@ const maxBlockTimeout = time.Duration(math.MaxInt64)
 
 // BlockTimeout returns how long the request args of c may block, 0 meaning
 // for ever, and whether it blocks at all (XREAD and XREADGROUP only with
-// BLOCK; the Kind Block commands always). A timeout Redis would refuse is
+// BLOCK; WAIT and the Kind Block commands always). A timeout Redis would refuse is
 // an error with Redis's own words.
 func (c *Command) BlockTimeout(args [][]byte) (timeout time.Duration, blocks bool, err error) {
 	var arg []byte
@@ -46,6 +46,8 @@ func (c *Command) BlockTimeout(args [][]byte) (timeout time.Duration, blocks boo
 	switch c.Name {
 	case "blmpop", "bzmpop":
 		arg = args[1]
+	case "wait":
+		arg, ms = args[2], true
 	case "xread", "xreadgroup":
 		for i := 1; i+1 < len(args); i++ {
 			if EqualFold(args[i], "streams") {

@@ -55,6 +55,8 @@ func TestBlockTimeout(t *testing.T) {
 		{"xread block -5 streams a 0", 0, true, "ERR timeout is negative"},
 		{"xread block 1.5 streams a 0", 0, true, "ERR timeout is not an integer or out of range"},
 		{"get a", 0, false, ""},
+		{"wait 1 250", 250 * time.Millisecond, true, ""},
+		{"wait 1 -1", 0, true, "ERR timeout is negative"},
 	}
 	for _, tc := range tests {
 		args := words(tc.req)

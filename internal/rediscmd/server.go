@@ -42,7 +42,9 @@ var serverCommands = []Command{
 	// TIME: the proxy's own clock. twemproxy refuses TIME because the
 	// servers' clocks may differ; the proxy's is one clock for every client.
 	{Name: "time", Arity: 1, Kind: Local},
-	{Name: "wait", Arity: 3, Kind: Unsupported, Reason: ReasonReplication},
+	// WAIT is answered by the proxy from every server's own WAIT (see the
+	// proxy's redis_block.go).
+	{Name: "wait", Arity: 3, Kind: Local},
 }
 
 // commandSubcommands are COMMAND's subcommands. They describe the

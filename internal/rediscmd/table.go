@@ -169,7 +169,7 @@ const (
 	// ReasonAdmin: CONFIG, DEBUG, SAVE, SHUTDOWN, MONITOR, … administer
 	// one server.
 	ReasonAdmin
-	// ReasonReplication: REPLICAOF, ROLE, WAIT, SYNC, …
+	// ReasonReplication: REPLICAOF, SYNC, FAILOVER, …
 	ReasonReplication
 	// ReasonCluster: CLUSTER, ASKING, READONLY, READWRITE, RESTORE-ASKING.
 	ReasonCluster

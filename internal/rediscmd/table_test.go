@@ -126,7 +126,7 @@ func TestCounts(t *testing.T) {
 	if twemproxy != 136 {
 		t.Errorf("%d commands served by twemproxy, want 136", twemproxy)
 	}
-	want := map[Kind]int{Unsupported: 55, SingleKey: 171, MultiKey: 6, Local: 27, Keyless: 18, Broadcast: 9, Block: 8}
+	want := map[Kind]int{Unsupported: 54, SingleKey: 171, MultiKey: 6, Local: 28, Keyless: 18, Broadcast: 9, Block: 8}
 	for k, n := range want {
 		if byKind[k] != n {
 			t.Errorf("%v: %d commands, want %d", k, byKind[k], n)
