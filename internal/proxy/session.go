@@ -49,6 +49,8 @@ type session struct {
 	pinned   *backendConn
 	watching bool
 	pinClean bool
+	sub      *subState // the client's subscriptions (redis_pubsub.go); nil until its first
+
 	tx       *txState          // the transaction being queued; kept for reuse
 	parsed   *resp.Request     // the request being parsed (Redis pools)
 	mc       *memcache.Request // the request being parsed (Memcached pools)
@@ -119,6 +121,9 @@ func (s *session) serve() error {
 	err := s.readLoop()
 	if errors.Is(err, os.ErrDeadlineExceeded) && s.draining.Load() {
 		err = nil
+	}
+	if s.sub != nil {
+		s.leavePubSub() // no more messages for it; its confirmations still come
 	}
 	if s.client.killed.Load() {
 		err = errKilled

@@ -49,7 +49,7 @@ func TestTableRows(t *testing.T) {
 		if c.MaxArgs != 0 && (c.Arity > 0 || c.MaxArgs < -c.Arity) {
 			t.Errorf("%s: MaxArgs %d contradicts arity %d", name, c.MaxArgs, c.Arity)
 		}
-		if c.Kind > Broadcast {
+		if c.Kind > PubSub {
 			t.Errorf("%s: kind %v", name, c.Kind)
 		}
 		switch {
@@ -114,14 +114,14 @@ func TestCounts(t *testing.T) {
 			twemproxy++
 		}
 	}
-	for k := Unsupported; k <= Broadcast; k++ {
+	for k := Unsupported; k <= PubSub; k++ {
 		t.Logf("%-12v %3d", k, byKind[k])
 	}
 	t.Logf("%-12s %3d", "twemproxy", twemproxy)
 	if twemproxy != 136 {
 		t.Errorf("%d commands served by twemproxy, want 136", twemproxy)
 	}
-	want := map[Kind]int{Unsupported: 64, SingleKey: 171, MultiKey: 6, Local: 26, Keyless: 18, Broadcast: 9}
+	want := map[Kind]int{Unsupported: 55, SingleKey: 171, MultiKey: 6, Local: 26, Keyless: 18, Broadcast: 9, PubSub: 9}
 	for k, n := range want {
 		if byKind[k] != n {
 			t.Errorf("%v: %d commands, want %d", k, byKind[k], n)
