@@ -1,9 +1,16 @@
 package proxy
 
 import (
+	"context"
+	"fmt"
+	"path"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/shardproxy/shardproxy/internal/testutil"
 )
@@ -139,4 +146,199 @@ func clientsWithSubscriptions(t testing.TB, srv *testutil.Server) int {
 		}
 	}
 	return n
+}
+
+// pubsubPlan is the scenario of the client library tests: 100 subscribers
+// over 16 channels, two patterns and keyspace notifications (a keyspace
+// channel of each of 4 keys, the keyevent channel of INCRBY, a pattern of
+// keyspace channels); 10,000 messages published in turn to the 16
+// channels, and 200 INCRs of the 4 keys.
+type pubsubPlan struct {
+	channels [100][]string
+	patterns [100][]string
+}
+
+const (
+	planMessages = 10000
+	planIncrs    = 200
+)
+
+func newPubsubPlan() *pubsubPlan {
+	p := new(pubsubPlan)
+	for i := range 100 {
+		p.channels[i] = []string{fmt.Sprintf("news.%d", i%16)}
+		if other := fmt.Sprintf("news.%d", (i*7+3)%16); other != p.channels[i][0] {
+			p.channels[i] = append(p.channels[i], other)
+		}
+		switch {
+		case i%10 == 5:
+			p.channels[i] = append(p.channels[i], fmt.Sprintf("__keyspace@0__:kv%d", i%4))
+		case i%10 == 7:
+			p.channels[i] = append(p.channels[i], "__keyevent@0__:incrby")
+		}
+		if i%4 == 0 {
+			p.patterns[i] = append(p.patterns[i], "news.1*")
+		}
+		if i%25 == 3 {
+			p.patterns[i] = append(p.patterns[i], "__key*__:kv1")
+		}
+	}
+	return p
+}
+
+// planMsg is one message as a subscriber sees it.
+type planMsg struct{ pattern, channel, payload string }
+
+// want returns what subscriber i must receive, per (pattern, channel) in
+// order: the channels' messages are ordered on their server; across
+// servers only per channel.
+func (p *pubsubPlan) want(i int) map[[2]string][]string {
+	out := make(map[[2]string][]string)
+	add := func(ch, payload string) {
+		for _, c := range p.channels[i] {
+			if c == ch {
+				out[[2]string{"", ch}] = append(out[[2]string{"", ch}], payload)
+			}
+		}
+		for _, pat := range p.patterns[i] {
+			if ok, _ := path.Match(strings.ReplaceAll(pat, "__key*__", "__key*"), ch); ok {
+				out[[2]string{pat, ch}] = append(out[[2]string{pat, ch}], payload)
+			}
+		}
+	}
+	for j := range planMessages {
+		add(fmt.Sprintf("news.%d", j%16), fmt.Sprintf("m%d", j))
+	}
+	for j := range planIncrs {
+		add(fmt.Sprintf("__keyspace@0__:kv%d", j%4), "incrby")
+		add("__keyevent@0__:incrby", fmt.Sprintf("kv%d", j%4))
+	}
+	return out
+}
+
+// check compares what subscriber i received with what it must.
+func (p *pubsubPlan) check(i int, got []planMsg) error {
+	want := p.want(i)
+	have := make(map[[2]string][]string)
+	for _, m := range got {
+		k := [2]string{m.pattern, m.channel}
+		have[k] = append(have[k], m.payload)
+	}
+	for k, w := range want {
+		if !slices.Equal(have[k], w) {
+			return fmt.Errorf("subscriber %d, %q: %d messages, want %d (first differences: %v)", i, k, len(have[k]), len(w), firstDiff(have[k], w))
+		}
+	}
+	for k := range have {
+		if _, ok := want[k]; !ok {
+			return fmt.Errorf("subscriber %d: %d unexpected messages on %q", i, len(have[k]), k)
+		}
+	}
+	return nil
+}
+
+func firstDiff(a, b []string) string {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return fmt.Sprintf("at %d: %q vs %q", i, a[i], b[i])
+		}
+	}
+	return "one is a prefix of the other"
+}
+
+func (p *pubsubPlan) total(i int) int {
+	n := 0
+	for _, w := range p.want(i) {
+		n += len(w)
+	}
+	return n
+}
+
+// TestPubSubGoRedis: go-redis v9's PubSub, 100 subscribers, the plan's
+// messages: each subscriber gets exactly its channels' and patterns'
+// messages, in publish order per channel, and each server carries them on
+// one subscriber connection.
+func TestPubSubGoRedis(t *testing.T) {
+	servers := startRedises(t, 3)
+	for _, srv := range servers {
+		if _, err := testutil.RedisDo(srv.Addr, "", "CONFIG", "SET", "notify-keyspace-events", "KEA"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, addr := redisPool(t, "", servers...)
+	plan := newPubsubPlan()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rdb := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 4})
+	defer rdb.Close()
+
+	var subs [100]*redis.PubSub
+	for i := range subs {
+		ps := rdb.Subscribe(ctx, plan.channels[i]...)
+		if len(plan.patterns[i]) > 0 {
+			if err := ps.PSubscribe(ctx, plan.patterns[i]...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		defer ps.Close()
+		subs[i] = ps
+		// Every confirmation, before anything is published.
+		for n := 0; n < len(plan.channels[i])+len(plan.patterns[i]); n++ {
+			v, err := ps.Receive(ctx)
+			if err != nil {
+				t.Fatalf("subscriber %d: %v", i, err)
+			}
+			if _, ok := v.(*redis.Subscription); !ok {
+				t.Fatalf("subscriber %d: %T %v before its confirmations", i, v, v)
+			}
+		}
+	}
+	for _, srv := range servers {
+		if n := clientsWithSubscriptions(t, srv); n != 1 {
+			t.Errorf("server %s: %d connections with subscriptions, want 1", srv.Addr, n)
+		}
+	}
+
+	var wg sync.WaitGroup
+	got := make([][]planMsg, 100)
+	errs := make([]error, 100)
+	for i := range subs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			total := plan.total(i)
+			for len(got[i]) < total {
+				m, err := subs[i].ReceiveMessage(ctx)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				got[i] = append(got[i], planMsg{m.Pattern, m.Channel, m.Payload})
+			}
+		}()
+	}
+	for start := 0; start < planMessages; start += 500 {
+		pipe := rdb.Pipeline()
+		for j := start; j < start+500; j++ {
+			pipe.Publish(ctx, fmt.Sprintf("news.%d", j%16), fmt.Sprintf("m%d", j))
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for j := range planIncrs {
+		if err := rdb.Incr(ctx, fmt.Sprintf("kv%d", j%4)).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	for i := range subs {
+		if errs[i] != nil {
+			t.Errorf("subscriber %d after %d of %d messages: %v", i, len(got[i]), plan.total(i), errs[i])
+			continue
+		}
+		if err := plan.check(i, got[i]); err != nil {
+			t.Error(err)
+		}
+	}
 }
