@@ -433,6 +433,10 @@ func (h *pubsubHub) unlock() {
 	}
 }
 
+// errPubSubLimit ends the session of a subscriber disconnected at
+// client_pubsub_limit.
+var errPubSubLimit = errors.New("client_pubsub_limit reached: messages left unread")
+
 // errSubReply: a reply the subscriber connection did not expect.
 var errSubReply = errors.New("unexpected reply on a subscriber connection")
 
@@ -633,6 +637,7 @@ func (s *session) dropSlow() bool {
 		return false
 	}
 	s.broken = true
+	s.slow.Store(true)
 	s.take() // drop what is queued
 	s.cond.Broadcast()
 	s.mu.Unlock()

@@ -2,11 +2,15 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"path"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -339,6 +343,146 @@ func TestPubSubGoRedis(t *testing.T) {
 		}
 		if err := plan.check(i, got[i]); err != nil {
 			t.Error(err)
+		}
+	}
+}
+
+// TestPubSubSlowSubscriberDropped: a subscriber that stops reading is
+// disconnected once client_pubsub_limit bytes of messages wait for it,
+// and counted; another subscriber of the same channel gets every message.
+func TestPubSubSlowSubscriberDropped(t *testing.T) {
+	servers := startRedises(t, 1)
+	px, addr := redisPool(t, "  client_pubsub_limit: 65536\n", servers...)
+	pool := px.Pools()[0]
+
+	stalled, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+	if _, err := stalled.Write([]byte(cmd("SUBSCRIBE", "ch"))); err != nil {
+		t.Fatal(err)
+	}
+	good := dialRaw(t, addr)
+	if got := good.roundTrip(cmd("SUBSCRIBE", "ch")); got != "*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n" {
+		t.Fatal(got)
+	}
+	pub := dialRaw(t, addr)
+	payload := strings.Repeat("x", 10000)
+	const n = 2000 // 20 MB: more than the kernel's buffers hold for the stalled client
+	received := make(chan error, 1)
+	go func() {
+		for i := range n {
+			want := fmt.Sprintf("*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$%d\r\n%d%s\r\n", len(payload)+len(fmt.Sprint(i)), i, payload)
+			_ = good.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+			var b strings.Builder
+			if err := readRESP(good.r, &b); err != nil {
+				received <- fmt.Errorf("message %d: %v", i, err)
+				return
+			}
+			if b.String() != want {
+				received <- fmt.Errorf("message %d: %.60q", i, b.String())
+				return
+			}
+		}
+		received <- nil
+	}()
+	for i := range n {
+		pub.send(cmd("PUBLISH", "ch", fmt.Sprint(i)+payload))
+		if got := pub.readReply(); got != ":1\r\n" {
+			t.Fatalf("PUBLISH %d: %q", i, got)
+		}
+	}
+	if err := <-received; err != nil {
+		t.Fatal(err)
+	}
+	if got := pool.stats.pubsubDropped.Load(); got != 1 {
+		t.Errorf("client_pubsub_dropped = %d, want 1", got)
+	}
+	// The stalled client's connection was closed: reading drains what the
+	// kernel held, then ends (a reset is an end too).
+	_ = stalled.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.Copy(io.Discard, stalled); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("stalled subscriber: %v, want the connection closed", err)
+	}
+	if got := pub.roundTrip(cmd("PUBSUB", "NUMSUB", "ch")); got != "*2\r\n$2\r\nch\r\n:1\r\n" {
+		t.Errorf("NUMSUB after the drop: %q", got)
+	}
+}
+
+// TestPubSubServerRestart: the server of a channel restarts; the proxy
+// subscribes again and the subscribers receive what is published once it
+// is back (what was published while it was down is lost, as with Redis).
+func TestPubSubServerRestart(t *testing.T) {
+	servers := startRedises(t, 2)
+	px, addr := redisPool(t, "", servers...)
+	// A channel on each server.
+	var chans [2]string
+	for i := 0; chans[0] == "" || chans[1] == ""; i++ {
+		ch := fmt.Sprintf("c%d", i)
+		for j, srv := range servers {
+			if chans[j] == "" && backendOf(px, ch) == srv.Addr {
+				chans[j] = ch
+			}
+		}
+	}
+	sub := dialRaw(t, addr)
+	sub.send(cmd("SUBSCRIBE", chans[0], chans[1]))
+	sub.readReply()
+	sub.readReply()
+	if got := sub.roundTrip(cmd("PSUBSCRIBE", "c*")); got != "*3\r\n$10\r\npsubscribe\r\n$2\r\nc*\r\n:3\r\n" {
+		t.Fatal(got)
+	}
+	pub := dialRaw(t, addr)
+	servers[0].Kill()
+	servers[0].Restart(t)
+	// Until the proxy has subscribed again, the channel has no receiver.
+	deadline := time.Now().Add(10 * time.Second)
+	var probe string
+	for i := 0; ; i++ {
+		probe = fmt.Sprintf("probe%d", i)
+		got := pub.roundTrip(cmd("PUBLISH", chans[0], probe))
+		if got == ":2\r\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("PUBLISH after the restart: %q", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	msg := func(ch, payload string) string {
+		return fmt.Sprintf("*3\r\n$7\r\nmessage\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", len(ch), ch, len(payload), payload)
+	}
+	pmsg := func(ch, payload string) string {
+		return fmt.Sprintf("*4\r\n$8\r\npmessage\r\n$2\r\nc*\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", len(ch), ch, len(payload), payload)
+	}
+	// Messages published while the subscriptions were coming back may or
+	// may not arrive; the probe that reached both does, and so does
+	// everything after it.
+	for {
+		got := sub.readReply()
+		if got == msg(chans[0], probe) {
+			break
+		}
+	}
+	for _, want := range []string{pmsg(chans[0], probe)} {
+		if got := sub.readReply(); got != want {
+			t.Fatalf("after the probe: %q, want %q", got, want)
+		}
+	}
+	for _, ch := range chans {
+		if got := pub.roundTrip(cmd("PUBLISH", ch, "after")); got != ":2\r\n" {
+			t.Errorf("PUBLISH %s: %q", ch, got)
+		}
+		for _, want := range []string{msg(ch, "after"), pmsg(ch, "after")} {
+			if got := sub.readReply(); got != want {
+				t.Errorf("%q, want %q", got, want)
+			}
+		}
+	}
+	for _, srv := range servers {
+		if n := clientsWithSubscriptions(t, srv); n != 1 {
+			t.Errorf("server %s: %d connections with subscriptions, want 1", srv.Addr, n)
 		}
 	}
 }

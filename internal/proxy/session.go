@@ -96,6 +96,7 @@ type session struct {
 	answered int
 
 	draining atomic.Bool // the pool is shutting down: stop at a request boundary
+	slow     atomic.Bool // disconnected at client_pubsub_limit (redis_pubsub.go)
 }
 
 func newSession(p *Pool, conn net.Conn, id uint64) (*session, error) {
@@ -127,6 +128,9 @@ func (s *session) serve() error {
 	}
 	if s.client.killed.Load() {
 		err = errKilled
+	}
+	if s.slow.Load() {
+		err = errPubSubLimit
 	}
 	s.mu.Lock()
 	s.closing = true
