@@ -486,3 +486,24 @@ func TestPubSubServerRestart(t *testing.T) {
 		}
 	}
 }
+
+// TestPubSubRedisPy: redis-py's pubsub(), the same plan, through a pool of
+// three servers and with a lone redis-server: the same result, every
+// subscriber correct.
+func TestPubSubRedisPy(t *testing.T) {
+	py := testutil.Library(t, "python3:redis")
+	lone := testutil.StartRedis(t)
+	servers := startRedises(t, 3)
+	for _, srv := range append([]*testutil.Server{lone}, servers...) {
+		if _, err := testutil.RedisDo(srv.Addr, "", "CONFIG", "SET", "notify-keyspace-events", "KEA"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, addr := redisPool(t, "", servers...)
+	want := runClient(t, py, "redispy_pubsub.py", lone.Addr)
+	if want["correct"] != 100.0 {
+		t.Fatalf("with a lone redis-server: %v", want)
+	}
+	got := runClient(t, py, "redispy_pubsub.py", addr)
+	sameJSON(t, "redis-py pubsub()", got, want)
+}
