@@ -526,4 +526,7 @@ func (p *Pool) closeServers() {
 	for _, srv := range p.servers {
 		srv.eachConn((*backendConn).close)
 	}
+	if p.pubsub != nil {
+		p.pubsub.releaseAll() // no (P|S)SUBSCRIBE waits for a server any more
+	}
 }

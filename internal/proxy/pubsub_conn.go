@@ -655,3 +655,15 @@ func (h *pubsubHub) switched(srv *server) {
 		c.signal()
 	}
 }
+
+// releaseAll answers every (P|S)SUBSCRIBE still waiting for a server, and
+// makes later ones answer at once: the pool is shutting down. The
+// subscriber connections stop with the pool's background work.
+func (h *pubsubHub) releaseAll() {
+	h.mu.Lock()
+	h.closed = true
+	for _, c := range h.conns {
+		c.releaseWaiters()
+	}
+	h.unlock()
+}

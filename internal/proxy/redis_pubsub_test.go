@@ -507,3 +507,110 @@ func TestPubSubRedisPy(t *testing.T) {
 	got := runClient(t, py, "redispy_pubsub.py", addr)
 	sameJSON(t, "redis-py pubsub()", got, want)
 }
+
+// clientsWithSubscriptionsAuth is clientsWithSubscriptions for a server
+// with a password.
+func clientsWithSubscriptionsAuth(t testing.TB, addr, auth string) int {
+	t.Helper()
+	v, err := testutil.RedisDo(addr, auth, "CLIENT", "LIST")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(v.(string), "\n") {
+		if strings.Contains(line, " sub=") && !strings.Contains(line, " sub=0 psub=0 ssub=0 ") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestPubSubSentinelSwitch: after a Sentinel failover (the old master
+// stays up, as a replica), the subscriptions are on the new master, with
+// the pool's AUTH, and no longer on the old one.
+func TestPubSubSentinelSwitch(t *testing.T) {
+	tp := testutil.StartSentinelTopology(t, []string{"g"}, 3, testutil.WithPassword(sentinelPassword))
+	px, addr := sentinelPool(t, tp, tp.Sentinels)
+	if !waitFor(5*time.Second, func() bool { return groupAddr(px, "g") == tp.MasterAddr("g") }) {
+		t.Fatal("master not found")
+	}
+	sub, pub := dialRaw(t, addr), dialRaw(t, addr)
+	for _, c := range []*rawClient{sub, pub} {
+		if got := c.roundTrip(cmd("AUTH", sentinelPassword)); got != "+OK\r\n" {
+			t.Fatal(got)
+		}
+	}
+	if got := sub.roundTrip(cmd("SUBSCRIBE", "ch")); got != "*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n" {
+		t.Fatal(got)
+	}
+	old := tp.MasterAddr("g")
+	tp.Failover("g")
+	if !waitFor(15*time.Second, func() bool { return tp.MasterAddr("g") != old && groupAddr(px, "g") == tp.MasterAddr("g") }) {
+		t.Fatalf("no failover: sentinels %s, proxy %s", tp.MasterAddr("g"), groupAddr(px, "g"))
+	}
+	var probe string
+	if !waitFor(10*time.Second, func() bool {
+		probe = fmt.Sprint("probe", time.Now().UnixNano())
+		return pub.roundTrip(cmd("PUBLISH", "ch", probe)) == ":1\r\n"
+	}) {
+		t.Fatal("PUBLISH on the new master finds no subscriber")
+	}
+	want := fmt.Sprintf("*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$%d\r\n%s\r\n", len(probe), probe)
+	for {
+		if got := sub.readReply(); got == want {
+			break
+		}
+	}
+	if n := clientsWithSubscriptionsAuth(t, tp.MasterAddr("g"), sentinelPassword); n != 1 {
+		t.Errorf("new master: %d connections with subscriptions, want 1", n)
+	}
+	if !waitFor(5*time.Second, func() bool { return clientsWithSubscriptionsAuth(t, old, sentinelPassword) == 0 }) {
+		t.Errorf("old master: %d connections with subscriptions, want 0", clientsWithSubscriptionsAuth(t, old, sentinelPassword))
+	}
+}
+
+// TestPubSubClientLeavesWhileSubscribing: a client that closes before its
+// subscription is confirmed (the server is paused) leaves nothing behind
+// once the server answers: no subscription in the proxy or on the server.
+func TestPubSubClientLeavesWhileSubscribing(t *testing.T) {
+	servers := startRedises(t, 1)
+	px, addr := redisPool(t, "", servers...)
+	h := px.Pools()[0].pubsub
+	keep := dialRaw(t, addr) // the subscriber connection is up first
+	if got := keep.roundTrip(cmd("SUBSCRIBE", "other")); got != "*3\r\n$9\r\nsubscribe\r\n$5\r\nother\r\n:1\r\n" {
+		t.Fatal(got)
+	}
+	servers[0].Pause()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte(cmd("SUBSCRIBE", "a", "b") + cmd("PSUBSCRIBE", "p*"))); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	c.Close()
+	time.Sleep(50 * time.Millisecond)
+	servers[0].Resume()
+	if !waitFor(5*time.Second, func() bool {
+		h.mu.RLock()
+		defer h.mu.RUnlock()
+		n := 0
+		for _, c := range h.conns {
+			n += len(c.subs)
+		}
+		return len(h.entries) == 1 && n == 1
+	}) {
+		h.mu.RLock()
+		t.Errorf("subscriptions left: %d entries", len(h.entries))
+		h.mu.RUnlock()
+	}
+	v, err := testutil.RedisDo(servers[0].Addr, "", "PUBSUB", "NUMPAT")
+	if err != nil || v != int64(0) {
+		t.Errorf("NUMPAT on the server: %v %v", v, err)
+	}
+	v, err = testutil.RedisDo(servers[0].Addr, "", "PUBSUB", "CHANNELS")
+	if err != nil || fmt.Sprint(v) != "[other]" {
+		t.Errorf("channels on the server: %v %v", v, err)
+	}
+}
