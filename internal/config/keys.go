@@ -127,7 +127,7 @@ func keyTable() []key {
 			"Bytes of replies a client may leave unread, and of its requests the proxy may hold unanswered, before the proxy stops reading from that client until they drain; the client is slowed down, not disconnected. 0 means no limit (as Redis's client-output-buffer-limit for normal clients).",
 			0, func(p *Pool) *int { return &p.ClientOutputLimit }),
 		bytesKey("client_pubsub_limit", "33554432 (32 MiB)",
-			"Redis pools: bytes of published messages a subscriber may leave unread before the proxy disconnects it (counted in the pool's client_pubsub_dropped), so a slow subscriber cannot make the proxy buffer without bound; the other subscribers are not affected. 0 means no limit. Redis's client-output-buffer-limit pubsub hard limit is 32 MiB.",
+			"Redis pools: bytes of published messages a subscriber may leave unread before the proxy disconnects it (counted in the pool's pubsub_dropped), so a slow subscriber cannot make the proxy buffer without bound; the other subscribers are not affected. 0 means no limit. Redis's client-output-buffer-limit pubsub hard limit is 32 MiB.",
 			0, func(p *Pool) *int { return &p.ClientPubSubLimit }),
 		bytesKey("max_reply_bytes", "536870912 (512 MiB)",
 			"The largest server reply, in bytes, the proxy holds for one request (at least 1048576); a larger reply fails that request with an error and closes the server connection, as does a reply line over 64 KiB. Redis's proto-max-bulk-len is 512 MiB by default.",

@@ -397,7 +397,7 @@ func TestPubSubSlowSubscriberDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := pool.stats.pubsubDropped.Load(); got != 1 {
-		t.Errorf("client_pubsub_dropped = %d, want 1", got)
+		t.Errorf("pubsub_dropped = %d, want 1", got)
 	}
 	// The stalled client's connection was closed: reading drains what the
 	// kernel held, then ends (a reset is an end too).

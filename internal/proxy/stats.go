@@ -42,7 +42,7 @@ func (p *Pool) collect() stats.PoolSnapshot {
 	}
 	ps.Extra = append(ps.Extra, stats.Field{Name: "client_refused", Value: int64(p.stats.refused.Load())})
 	if p.cfg.Redis {
-		ps.Extra = append(ps.Extra, stats.Field{Name: "client_pubsub_dropped", Value: int64(p.stats.pubsubDropped.Load())})
+		ps.Extra = append(ps.Extra, stats.Field{Name: "pubsub_dropped", Value: int64(p.stats.pubsubDropped.Load())})
 	}
 	var families *[rediscmd.NumFamilies]stats.Histogram
 	if p.cfg.Redis && p.timing {

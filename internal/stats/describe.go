@@ -66,7 +66,7 @@ func PoolAdditions() []Description {
 	return []Description{
 		{"noreply_errors", "# noreply requests that failed unseen by the client", Counter},
 		{"client_refused", "# clients refused at accept (client_connections reached, out of file descriptors)", Counter},
-		{"client_pubsub_dropped", "# subscribers disconnected for leaving client_pubsub_limit bytes of messages unread", Counter},
+		{"pubsub_dropped", "# subscribers disconnected for leaving client_pubsub_limit bytes of messages unread", Counter},
 	}
 }
 
