@@ -509,7 +509,8 @@ func TestPubSubRedisPy(t *testing.T) {
 }
 
 // clientsWithSubscriptionsAuth is clientsWithSubscriptions for a server
-// with a password.
+// with a password, not counting the Sentinels' own connections (named
+// sentinel-…, subscribed to __sentinel__:hello).
 func clientsWithSubscriptionsAuth(t testing.TB, addr, auth string) int {
 	t.Helper()
 	v, err := testutil.RedisDo(addr, auth, "CLIENT", "LIST")
@@ -518,7 +519,7 @@ func clientsWithSubscriptionsAuth(t testing.TB, addr, auth string) int {
 	}
 	n := 0
 	for _, line := range strings.Split(v.(string), "\n") {
-		if strings.Contains(line, " sub=") && !strings.Contains(line, " sub=0 psub=0 ssub=0 ") {
+		if strings.Contains(line, " sub=") && !strings.Contains(line, " sub=0 psub=0 ssub=0 ") && !strings.Contains(line, " name=sentinel-") {
 			n++
 		}
 	}
