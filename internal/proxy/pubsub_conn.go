@@ -112,6 +112,11 @@ const (
 // subBatch bounds the names in one re-issued SUBSCRIBE.
 const subBatch = 512
 
+// subReadBuf is a subscriber connection's read buffer (grown for a larger
+// message, up to max_reply_bytes): one per server, and a large read burst
+// means one write to each subscriber for many messages.
+const subReadBuf = 64 << 10
+
 // subWriteTimeout bounds one write to a subscriber connection.
 const subWriteTimeout = 10 * time.Second
 
@@ -449,7 +454,7 @@ func (c *subConn) read(conn net.Conn, gen uint64, skip int, done chan<- error) {
 		limit = config.DefaultMaxReplyBytes
 	}
 	sc := resp.ReplyScanner{MaxLine: maxReplyLine}
-	buf := make([]byte, 4096)
+	buf := make([]byte, subReadBuf)
 	n := 0
 	var elems [][]byte
 	var touched []*session
@@ -493,8 +498,8 @@ func (c *subConn) read(conn net.Conn, gen uint64, skip int, done chan<- error) {
 		}
 		copy(buf, buf[off:n])
 		n -= off
-		if len(buf) > 4096 && n <= 4096 {
-			buf = append([]byte(nil), buf[:4096]...)
+		if len(buf) > subReadBuf && n <= subReadBuf {
+			buf = append([]byte(nil), buf[:subReadBuf]...)
 		}
 		for i, s := range touched {
 			s.deliver()
