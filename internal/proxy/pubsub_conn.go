@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shardproxy/shardproxy/internal/config"
@@ -101,6 +102,8 @@ type subConn struct {
 	up   bool     // conn is set and its subscriptions were issued
 	gen  uint64   // counts connections: a stale reader's pushes are dropped
 	addr config.Address
+
+	lastRead atomic.Int64 // monoNow of the reader's latest burst (see run's PING)
 }
 
 // subBackoff bounds the pause between attempts to reach a server.
@@ -111,6 +114,10 @@ const (
 
 // subBatch bounds the names in one re-issued SUBSCRIBE.
 const subBatch = 512
+
+// subDeadMin is the least time without a byte from a pinged server before
+// its subscriber connection is given up (see run).
+const subDeadMin = time.Second
 
 // subReadBuf is a subscriber connection's read buffer (grown for a larger
 // message, up to max_reply_bytes): one per server, and a large read burst
@@ -233,6 +240,22 @@ func (c *subConn) run() {
 			cur, readerDone = nil, nil
 		}
 	}
+	// With the pool's timeout, the connection is pinged every half of it
+	// (a subscribed connection answers PING too), and one from which
+	// nothing has been read for a timeout (at least subDeadMin) since a
+	// PING is taken for dead: a hung server or a lost network would
+	// otherwise leave the subscriptions silently deaf. The floor keeps a
+	// burst of messages the reader is still fanning out from passing for
+	// a dead server: a reconnection loses messages.
+	var tick <-chan time.Time
+	timeout := p.cfg.Timeout
+	if timeout > 0 {
+		t := time.NewTicker(max(timeout/2, 10*time.Millisecond))
+		defer t.Stop()
+		tick = t.C
+		timeout = max(timeout, subDeadMin)
+	}
+	var pinged int64 // monoNow of the PING not answered yet, or 0
 	defer func() {
 		stop()
 		h.mu.Lock()
@@ -266,7 +289,7 @@ func (c *subConn) run() {
 				backoff = min(max(2*backoff, subBackoffMin), subBackoffMax)
 				continue
 			}
-			cur, readerDone, backoff = conn, done, 0
+			cur, readerDone, backoff, pinged = conn, done, 0, 0
 		}
 		if err := c.write(cur); err != nil {
 			p.logger.Info("subscriber write failed", "server", c.srv.name, "err", err)
@@ -295,13 +318,35 @@ func (c *subConn) run() {
 					continue
 				}
 				old, oldDone := cur, readerDone
-				cur, readerDone = conn, done
+				cur, readerDone, pinged = conn, done, 0
 				old.Close()
 				<-oldDone
+			}
+		case <-tick:
+			now := monoNow()
+			switch {
+			case pinged != 0 && c.lastRead.Load() >= pinged:
+				pinged = 0 // answered
+			case pinged != 0 && time.Duration(now-pinged) >= timeout:
+				p.logger.Info("subscriber connection timed out; subscribing again", "server", c.srv.name, "timeout", timeout)
+				stop()
+				h.mu.Lock()
+				c.releaseWaiters() // no confirmation will come from that server for now
+				h.unlock()
+				backoff = subBackoffMin
+				continue
+			}
+			if pinged == 0 {
+				pinged = now
+				h.mu.Lock()
+				c.out = append(c.out, cmdPing...)
+				h.mu.Unlock()
 			}
 		}
 	}
 }
+
+var cmdPing = []byte("*1\r\n$4\r\nPING\r\n")
 
 // establish dials the server, sends the pool's AUTH and every live
 // subscription, and starts the reader. Waiters are released (confirmed
@@ -470,6 +515,7 @@ func (c *subConn) read(conn net.Conn, gen uint64, skip int, done chan<- error) {
 		var m int
 		m, err = conn.Read(buf[n:])
 		n += m
+		c.lastRead.Store(monoNow())
 		off := 0
 		for off < n {
 			l, serr := sc.Scan(buf[off:n])
@@ -482,6 +528,7 @@ func (c *subConn) read(conn net.Conn, gen uint64, skip int, done chan<- error) {
 			}
 			reply := buf[off : off+l]
 			off += l
+			c.lastRead.Store(monoNow()) // alive: progress through a long burst counts
 			if skip > 0 {
 				skip--
 				if resp.IsError(reply) {
@@ -517,7 +564,7 @@ func (c *subConn) read(conn net.Conn, gen uint64, skip int, done chan<- error) {
 // handle acts on one thing the server sent: a message is fanned out, a
 // confirmation releases the requests that waited for it.
 func (c *subConn) handle(gen uint64, reply []byte, elems [][]byte, touched []*session) ([]*session, error) {
-	if len(elems) < 3 {
+	if len(elems) < 2 {
 		return touched, fmt.Errorf("%w: %.40q", errSubReply, reply)
 	}
 	verb, _, ok := resp.ParseBulk(elems[0])
@@ -533,7 +580,7 @@ func (c *subConn) handle(gen uint64, reply []byte, elems [][]byte, touched []*se
 	case !confirm:
 		return h.fanOut(c, gen, subKey{kind, string(name)}, reply, touched), nil
 	case kind == subNone:
-		return touched, nil // an unsubscribe's confirmation: nothing waits for it
+		return touched, nil // an unsubscribe's confirmation or a PING's pong: nothing waits for it
 	}
 	key := subKey{kind, string(name)}
 	h.mu.Lock()
@@ -570,7 +617,7 @@ func pushKind(verb []byte) (kind subKind, confirm, ok bool) {
 		return subPattern, true, true
 	case "ssubscribe":
 		return subShard, true, true
-	case "unsubscribe", "punsubscribe", "sunsubscribe":
+	case "unsubscribe", "punsubscribe", "sunsubscribe", "pong":
 		return subNone, true, true
 	}
 	return 0, false, false

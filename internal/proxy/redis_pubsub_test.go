@@ -269,7 +269,9 @@ func TestPubSubGoRedis(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, addr := redisPool(t, "", servers...)
+	// With a timeout, the subscriber connections are pinged while the
+	// messages flow.
+	_, addr := redisPool(t, "  timeout: 100\n", servers...)
 	plan := newPubsubPlan()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -613,5 +615,29 @@ func TestPubSubClientLeavesWhileSubscribing(t *testing.T) {
 	v, err = testutil.RedisDo(servers[0].Addr, "", "PUBSUB", "CHANNELS")
 	if err != nil || fmt.Sprint(v) != "[other]" {
 		t.Errorf("channels on the server: %v %v", v, err)
+	}
+}
+
+// TestPubSubHungServer: a server that takes the subscriber connection but
+// never answers (hung, or the network lost) is found out by the PING sent
+// every half of the pool's timeout, after a timeout but at least a second
+// without a byte: the waiting SUBSCRIBE is answered, and the proxy
+// connects again.
+func TestPubSubHungServer(t *testing.T) {
+	hung := startFakeServer(t, fakeRedisParse, func(string) fakeReply { return fakeReply{mute: true} })
+	_, addr := startProxy(t, "alpha:\n  listen: 127.0.0.1:{{port}}\n  redis: true\n  timeout: 200\n  servers:\n   - "+hung.addr+":1\n")
+	c := dialRaw(t, addr)
+	start := time.Now()
+	if got := c.roundTrip(cmd("SUBSCRIBE", "ch")); got != "*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n" {
+		t.Fatal(got)
+	}
+	if d := time.Since(start); d < subDeadMin || d > 3*time.Second {
+		t.Errorf("SUBSCRIBE answered after %v, want after %v and soon", d, subDeadMin)
+	}
+	if !waitFor(5*time.Second, func() bool { return hung.accepted.Load() >= 2 }) {
+		t.Errorf("the proxy connected %d times, want again after the timeout", hung.accepted.Load())
+	}
+	if got := c.roundTrip(cmd("PING")); got != "*2\r\n$4\r\npong\r\n$0\r\n\r\n" {
+		t.Errorf("PING: %q", got)
 	}
 }
