@@ -348,14 +348,25 @@ func (p *Pool) sessionsByID() []*session {
 }
 
 // clientType is a client's type for CLIENT LIST and KILL's TYPE filters:
-// every client of the proxy is a normal client.
+// a client of the proxy is a pubsub client while it has a subscription (as
+// Redis's getClientType says), else a normal one.
 type clientType int8
 
 const (
 	typeAny    clientType = iota
-	typeNormal            // every client of the proxy
-	typeOther             // master, replica, pubsub: none
+	typeNormal            // a client without subscriptions
+	typePubSub            // a client with subscriptions
+	typeOther             // master, replica: none
 )
+
+// typeOf returns t's type as CLIENT LIST shows it now.
+func typeOf(t *session) clientType {
+	c := &t.client
+	if c.subCount[subChannel].Load()+c.subCount[subPattern].Load()+c.subCount[subShard].Load() > 0 {
+		return typePubSub
+	}
+	return typeNormal
+}
 
 // parseClientType reads a TYPE filter's value as Redis's
 // getClientTypeByName does.
@@ -363,7 +374,9 @@ func parseClientType(b []byte) (clientType, bool) {
 	switch {
 	case rediscmd.EqualFold(b, "normal"):
 		return typeNormal, true
-	case rediscmd.EqualFold(b, "slave"), rediscmd.EqualFold(b, "replica"), rediscmd.EqualFold(b, "pubsub"), rediscmd.EqualFold(b, "master"):
+	case rediscmd.EqualFold(b, "pubsub"):
+		return typePubSub, true
+	case rediscmd.EqualFold(b, "slave"), rediscmd.EqualFold(b, "replica"), rediscmd.EqualFold(b, "master"):
 		return typeOther, true
 	}
 	return typeAny, false
@@ -386,8 +399,8 @@ func (rp *redisProtocol) clientList(s *session, r *request, args [][]byte) {
 			s.replyError(r, "Unknown client type '"+printable(args[3])+"'")
 			return
 		}
-		if ty == typeNormal {
-			for _, t := range p.sessionsByID() {
+		for _, t := range p.sessionsByID() {
+			if typeOf(t) == ty {
 				text = p.appendClientLine(text, t, s, now)
 			}
 		}
@@ -505,7 +518,7 @@ func (rp *redisProtocol) clientKill(s *session, r *request, args [][]byte) {
 }
 
 func (f *killFilter) match(t *session) bool {
-	if f.id != 0 && t.id != f.id || f.ty == typeOther {
+	if f.id != 0 && t.id != f.id || f.ty != typeAny && f.ty != typeOf(t) {
 		return false
 	}
 	if f.hasAddr || f.hasLad {

@@ -641,3 +641,35 @@ func TestPubSubHungServer(t *testing.T) {
 		t.Errorf("PING: %q", got)
 	}
 }
+
+// TestPubSubClientList: CLIENT LIST through the proxy shows a subscribed
+// client's own counts and P flag, and TYPE pubsub selects it, as Redis does.
+func TestPubSubClientList(t *testing.T) {
+	servers := startRedises(t, 2)
+	_, addr := redisPool(t, "", servers...)
+	a, b := dialRaw(t, addr), dialRaw(t, addr)
+	a.send(cmd("SUBSCRIBE", "x", "y"))
+	a.readReply()
+	a.readReply()
+	a.send(cmd("PSUBSCRIBE", "z*"))
+	a.readReply()
+	a.send(cmd("SSUBSCRIBE", "s"))
+	a.readReply()
+	lines := func(req ...string) []string {
+		v := b.roundTrip(cmd(req...))
+		_, body, _ := strings.Cut(v, "\r\n")
+		return strings.Fields(strings.ReplaceAll(strings.TrimSuffix(body, "\r\n"), " ", "_"))
+	}
+	got := lines("CLIENT", "LIST", "TYPE", "pubsub")
+	if len(got) != 1 || !strings.Contains(got[0], "_flags=P_") || !strings.Contains(got[0], "_sub=2_psub=1_ssub=1_") {
+		t.Errorf("CLIENT LIST TYPE pubsub: %q", got)
+	}
+	if got := lines("CLIENT", "LIST", "TYPE", "normal"); len(got) != 1 || !strings.Contains(got[0], "_cmd=client|list_") {
+		t.Errorf("CLIENT LIST TYPE normal: %q", got)
+	}
+	a.send(cmd("RESET"))
+	a.readReply()
+	if got := b.roundTrip(cmd("CLIENT", "LIST", "TYPE", "pubsub")); got != "$0\r\n\r\n" {
+		t.Errorf("CLIENT LIST TYPE pubsub after RESET: %q", got)
+	}
+}
