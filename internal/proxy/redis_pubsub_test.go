@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"path"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -671,5 +672,74 @@ func TestPubSubClientList(t *testing.T) {
 	a.readReply()
 	if got := b.roundTrip(cmd("CLIENT", "LIST", "TYPE", "pubsub")); got != "$0\r\n\r\n" {
 		t.Errorf("CLIENT LIST TYPE pubsub after RESET: %q", got)
+	}
+}
+
+// TestPubSubNoLeak: clients that subscribe and leave (some before their
+// confirmation, some while their server restarts) leave no goroutine,
+// descriptor or subscription behind.
+func TestPubSubNoLeak(t *testing.T) {
+	servers := startRedises(t, 2)
+	px, addr := redisPool(t, "  timeout: 500\n", servers...)
+	h := px.Pools()[0].pubsub
+	// The subscriber connections exist from here on.
+	warm := dialRaw(t, addr)
+	warm.roundTrip(cmd("PSUBSCRIBE", "warm*"))
+	warm.roundTrip(cmd("PUNSUBSCRIBE"))
+	warm.conn.Close()
+	time.Sleep(100 * time.Millisecond)
+	goroutines, fds := runtime.NumGoroutine(), openFDs(t)
+	for round := range 8 {
+		c := dialRaw(t, addr)
+		req := cmd("SUBSCRIBE", fmt.Sprint("a", round), fmt.Sprint("b", round)) + cmd("PSUBSCRIBE", "p*")
+		switch round % 4 {
+		case 0: // confirmed, then the client leaves
+			c.send(req)
+			for range 3 {
+				c.readReply()
+			}
+		case 1: // the client leaves before its confirmation
+			servers[0].Pause()
+			c.send(req)
+			time.Sleep(20 * time.Millisecond)
+			c.conn.Close()
+			servers[0].Resume()
+		case 2: // the server restarts under the subscriptions
+			c.send(req)
+			for range 3 {
+				c.readReply()
+			}
+			servers[round%2].Kill()
+			servers[round%2].Restart(t)
+		case 3: // UNSUBSCRIBE, then QUIT
+			c.send(req)
+			for range 3 {
+				c.readReply()
+			}
+			c.send(cmd("UNSUBSCRIBE") + cmd("QUIT"))
+			for range 3 {
+				c.readReply()
+			}
+		}
+		c.conn.Close()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	settled := func() bool {
+		h.mu.RLock()
+		n := len(h.entries)
+		for _, c := range h.conns {
+			n += len(c.subs)
+		}
+		h.mu.RUnlock()
+		return n == 0 && runtime.NumGoroutine() <= goroutines+2 && openFDs(t) <= fds+2
+	}
+	for time.Now().Before(deadline) && !settled() {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !settled() {
+		h.mu.RLock()
+		t.Errorf("%d goroutines (was %d), %d descriptors (was %d), %d subscriptions left",
+			runtime.NumGoroutine(), goroutines, openFDs(t), fds, len(h.entries))
+		h.mu.RUnlock()
 	}
 }
