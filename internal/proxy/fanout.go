@@ -8,7 +8,9 @@ package proxy
 // parent.keyFrag[i], parent.keyPos[i] record which fragment carries item i
 // and where in it, for the merge. build appends a fragment's bytes for its
 // items (indexes into srvs) to dst, and may set the fragment's fields;
-// fanOut sends them on the session's connection to that server.
+// fanOut sends them on the session's connection to that server, but for a
+// transaction under WATCH split over servers (parent.hold): only the
+// watched server's fragment is sent, the others wait in the hold.
 func (s *session) fanOut(parent *request, srvs []*server, build func(f *request, items []int32, dst []byte) []byte) {
 	parent.keyFrag, parent.keyPos = parent.keyFrag[:0], parent.keyPos[:0]
 	for range srvs {
@@ -32,6 +34,13 @@ func (s *session) fanOut(parent *request, srvs []*server, build func(f *request,
 		}
 		s.items = items
 		s.scratch = build(f, items, s.scratch[:0])
+		if h := parent.hold; h != nil {
+			if srv != h.watched {
+				h.keep(s, srv.connFor(s), f, s.scratch)
+				continue
+			}
+			f.hold, h.first = h, f
+		}
 		s.sendScratch(srv.connFor(s), f)
 	}
 }

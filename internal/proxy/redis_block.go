@@ -613,16 +613,17 @@ func (s *session) cancelBlock(why int32) bool {
 	return true
 }
 
-// waitUnblocked waits until the session's blocking command has been
-// answered, or the session must stop (the client connection broke, the
-// pool is shutting down). It reports whether the reader may go on.
+// waitUnblocked waits until the session is no longer blocked (its
+// blocking command, or its transaction under WATCH split over servers,
+// has been answered), or must stop (the client connection broke, the pool
+// is shutting down). It reports whether the reader may go on.
 func (s *session) waitUnblocked() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for s.block != nil && !s.broken && !s.draining.Load() {
+	for s.blocked.Load() && !s.broken && !s.draining.Load() {
 		s.cond.Wait()
 	}
-	return s.block == nil && !s.broken
+	return !s.blocked.Load() && !s.broken
 }
 
 // clientUnblock answers CLIENT UNBLOCK <id> [TIMEOUT|ERROR]: 1 if that

@@ -205,7 +205,7 @@ func (rp *redisProtocol) txServer(s *session, args [][]byte, cmd *rediscmd.Comma
 		if cmdSrv == nil {
 			cmdSrv = srv
 		}
-		if srv == cmdSrv && (srv == tx.srv || rp.pool.cfg.SplitTransactions && !s.watching) {
+		if srv == cmdSrv && (srv == tx.srv || rp.pool.cfg.SplitTransactions) {
 			continue
 		}
 		other := tx.srv
@@ -227,7 +227,9 @@ func (rp *redisProtocol) txServer(s *session, args [][]byte, cmd *rediscmd.Comma
 func (rp *redisProtocol) exec(s *session, r *request) {
 	tx := s.tx
 	s.inTx = false
+	var watched *server
 	if s.watching {
+		watched = s.pinned.server
 		// EXEC ends the watch on the server, whatever the outcome. A
 		// transaction the proxy discards never reaches the server, whose
 		// watch then stays: that connection is closed, not reused.
@@ -269,6 +271,10 @@ func (rp *redisProtocol) exec(s *session, r *request) {
 		s.sendScratch(first.connFor(s), r)
 		return
 	}
+	if watched != nil {
+		rp.execWatchedSplit(s, r, watched)
+		return
+	}
 	// One fragment per server; the merge puts each EXEC's results back in
 	// the client's order, and a server's error (EXECABORT, a broken
 	// connection) is the reply.
@@ -281,4 +287,104 @@ func (rp *redisProtocol) exec(s *session, r *request) {
 		}
 		return append(buf, cmdExec...)
 	})
+}
+
+// A transaction under WATCH whose keys are on several servers (with
+// split_transactions): the watch is on one server, the watched keys' (the
+// client's dedicated connection), and it must guard the whole
+// transaction. So the watched server's MULTI/EXEC block is sent first,
+// alone; only once its EXEC has succeeded are the other servers' blocks
+// sent (each atomic on its server, as split_transactions says). If the
+// watched server's EXEC is null (a watched key changed) or an error,
+// nothing else is sent and the client gets that reply: nothing of the
+// transaction was applied anywhere. Meanwhile the session is blocked, as
+// for a blocking command, so none of the client's later requests can
+// overtake the blocks still held. RQ's job-success transaction (WATCH of
+// the job's dependents key, then the job hash and the registries, on
+// other servers) is the case that needs it.
+
+// txHold is the blocks of such a transaction that wait for the watched
+// server's EXEC.
+type txHold struct {
+	watched *server
+	first   *request // the watched server's fragment
+	frags   []*request
+	conns   []*backendConn
+	bufs    [][]byte
+}
+
+// keep holds fragment f for b with its bytes (copied: buf is reused).
+func (h *txHold) keep(s *session, b *backendConn, f *request, buf []byte) {
+	h.frags = append(h.frags, f)
+	h.conns = append(h.conns, b)
+	h.bufs = append(h.bufs, append([]byte(nil), buf...))
+	s.sent += len(buf)
+}
+
+// execWatchedSplit runs a transaction under WATCH split over servers.
+func (rp *redisProtocol) execWatchedSplit(s *session, r *request, watched *server) {
+	tx := s.tx
+	h := &txHold{watched: watched}
+	r.hold = h
+	r.merge = mergeWatchedTx
+	s.blocked.Store(true)
+	s.fanOut(r, tx.srvs, func(f *request, items []int32, buf []byte) []byte {
+		f.skip = len(items) + 1
+		buf = append(buf, cmdMulti...)
+		for _, j := range items {
+			buf = append(buf, tx.command(int(j))...)
+		}
+		return append(buf, cmdExec...)
+	})
+	if h.first == nil {
+		// No command for the watched server: an empty MULTI/EXEC there
+		// checks the watch. Nothing was sent yet, so the parent cannot
+		// have been merged: the held fragments keep it open.
+		f := s.newFragment(r)
+		f.hold, h.first = h, f
+		f.skip = 1
+		s.scratch = append(append(s.scratch[:0], cmdMulti...), cmdExec...)
+		s.sendScratch(watched.connFor(s), f)
+	}
+}
+
+// release runs when the watched server's fragment first has its reply:
+// the held blocks are sent if its EXEC succeeded (an array), else each is
+// answered with that reply, unsent. It runs on the goroutine that
+// completes first (a backend reader), while the session reader waits.
+func (h *txHold) release(first *request) {
+	first.hold = nil
+	ok := len(first.reply) > 0 && first.reply[0] == '*' && !isNullReply(first.reply)
+	for i, f := range h.frags {
+		if !ok {
+			f.reply = append(f.reply[:0], first.reply...)
+			f.size = len(h.bufs[i]) // counted as answered, as it was as sent (keep)
+			f.sess.complete(f)
+			continue
+		}
+		f.start, f.family = first.start, first.family
+		b := h.conns[i]
+		b.mu.Lock()
+		if b.dead {
+			b.mu.Unlock()
+			f.reply = b.server.pool.proto.appendError(f.reply[:0], errWatchLost.Error())
+			f.size = len(h.bufs[i])
+			f.sess.complete(f)
+			continue
+		}
+		b.pushLocked(f, nil, h.bufs[i], false)
+		b.mu.Unlock()
+		b.flush()
+	}
+	h.frags, h.conns, h.bufs = nil, nil, nil
+}
+
+// mergeWatchedTx merges a transaction under WATCH split over servers:
+// null when the watched server's EXEC was (a watched key changed), else
+// as any split transaction.
+func mergeWatchedTx(p *request, dst []byte) []byte {
+	if f := p.hold.first; f != nil && isNullReply(f.reply) {
+		return append(dst, replyNullArray...)
+	}
+	return mergeArray(p, dst)
 }

@@ -227,3 +227,69 @@ func openFDs(t *testing.T) int {
 	}
 	return len(entries)
 }
+
+// TestWatchSplitTransaction: with split_transactions, a transaction under
+// WATCH may write keys on other servers than the watched one; the watch
+// guards it all: a changed watched key applies nothing anywhere. Replies
+// as from a lone redis-server.
+func TestWatchSplitTransaction(t *testing.T) {
+	servers := startRedises(t, 3)
+	px, addr := redisPool(t, "  hash_tag: \"{}\"\n  split_transactions: true\n", servers...)
+	tags := tagsOnServers(t, px.Pools()[0], 3)
+	a, b, c := tags[0]+"a", tags[1]+"b", tags[2]+"c"
+	lone := startRedises(t, 1)[0]
+	for _, target := range []struct{ name, addr string }{{"redis-server", lone.Addr}, {"proxy", addr}} {
+		t.Run(target.name, func(t *testing.T) {
+			cl, other := dialRaw(t, target.addr), dialRaw(t, target.addr)
+			steps := []struct {
+				c         *rawClient
+				req, want string
+			}{
+				{cl, cmd("WATCH", a), "+OK\r\n"},
+				{cl, cmd("MULTI"), "+OK\r\n"},
+				{cl, cmd("SET", b, "1"), "+QUEUED\r\n"},
+				{cl, cmd("SET", a, "1"), "+QUEUED\r\n"},
+				{cl, cmd("INCR", c), "+QUEUED\r\n"},
+				{cl, cmd("EXEC"), "*3\r\n+OK\r\n+OK\r\n:1\r\n"},
+				// The watched key changes: nothing is applied, on any server.
+				{cl, cmd("WATCH", a), "+OK\r\n"},
+				{other, cmd("SET", a, "changed"), "+OK\r\n"},
+				{cl, cmd("MULTI"), "+OK\r\n"},
+				{cl, cmd("SET", b, "2"), "+QUEUED\r\n"},
+				{cl, cmd("INCR", c), "+QUEUED\r\n"},
+				{cl, cmd("SET", a, "2"), "+QUEUED\r\n"},
+				{cl, cmd("EXEC"), "*-1\r\n"},
+				{cl, cmd("MGET", a, b, c), "*3\r\n$7\r\nchanged\r\n$1\r\n1\r\n$1\r\n1\r\n"},
+				// No command on the watched server: the watch still guards.
+				{cl, cmd("WATCH", a), "+OK\r\n"},
+				{other, cmd("SET", a, "again"), "+OK\r\n"},
+				{cl, cmd("MULTI"), "+OK\r\n"},
+				{cl, cmd("INCR", c), "+QUEUED\r\n"},
+				{cl, cmd("EXEC"), "*-1\r\n"},
+				{cl, cmd("WATCH", a), "+OK\r\n"},
+				{cl, cmd("MULTI"), "+OK\r\n"},
+				{cl, cmd("INCR", c), "+QUEUED\r\n"},
+				{cl, cmd("INCR", b), "+QUEUED\r\n"},
+				{cl, cmd("EXEC"), "*2\r\n:2\r\n:2\r\n"},
+				{cl, cmd("MGET", a, b, c), "*3\r\n$5\r\nagain\r\n$1\r\n2\r\n$1\r\n2\r\n"},
+			}
+			for i, st := range steps {
+				if got := st.c.roundTrip(st.req); got != st.want {
+					t.Errorf("step %d %q: %q, want %q", i, st.req, got, st.want)
+				}
+			}
+			// Requests pipelined after such an EXEC come after it.
+			cl.send(cmd("WATCH", a) + cmd("MULTI") + cmd("INCR", b) + cmd("INCR", a) + cmd("EXEC") + cmd("GET", b))
+			for i, want := range []string{"+OK\r\n", "+OK\r\n", "+QUEUED\r\n", "+QUEUED\r\n", "-ERR value is not an integer or out of range\r\n", "$1\r\n3\r\n"} {
+				got := cl.readReply()
+				if i == 4 {
+					// EXEC's array: INCR b is 3, INCR a fails on its value.
+					want = "*2\r\n:3\r\n-ERR value is not an integer or out of range\r\n"
+				}
+				if got != want {
+					t.Errorf("pipelined reply %d: %q, want %q", i, got, want)
+				}
+			}
+		})
+	}
+}

@@ -35,6 +35,11 @@ type request struct {
 	// session reader when it queues the request.
 	retry *scriptRetry
 
+	// hold is a transaction under WATCH split over servers (redis_tx.go),
+	// on the parent and on the watched server's fragment: the other
+	// servers' fragments wait in it until that one's EXEC succeeded.
+	hold *txHold
+
 	// reply is written by whoever completes the request (a backend reader,
 	// or the session reader for local replies) before marking it done.
 	reply []byte
@@ -69,6 +74,7 @@ const maxKeptReply = 64 << 10
 
 func (r *request) reset() {
 	r.parent = nil
+	r.hold = nil
 	r.skip = 0
 	r.merge = nil
 	if cap(r.reply) > maxKeptReply {

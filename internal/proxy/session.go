@@ -420,6 +420,12 @@ func (s *session) newRequest() *request {
 // finish marks r, a request of the client (not a fragment), done with its
 // reply in r.reply. s.mu must be held.
 func (s *session) finish(r *request) {
+	if r.hold != nil {
+		// A transaction under WATCH split over servers is answered: the
+		// reader may dispatch again (see execWatchedSplit).
+		s.blocked.Store(false)
+		s.cond.Broadcast()
+	}
 	r.done = true
 	s.waiting--
 	s.held += len(r.reply)
@@ -489,6 +495,9 @@ func (s *session) replyError(r *request, msg string) {
 func (s *session) complete(r *request) bool {
 	if r.retry != nil && r.retry.conn != nil && r.retryNoScript() {
 		return false
+	}
+	if h := r.hold; h != nil && r.parent != nil {
+		h.release(r) // the watched server answered: the rest of the transaction goes, or is void
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
