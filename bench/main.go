@@ -186,6 +186,7 @@ func main() {
 		fmt.Printf("| %s | %.3f / %.3f | %.3f / %.3f | %.3f / %.3f | %.3f / %.3f |\n", name, d.p50, d.p99, n.p50, n.p99, s.p50, s.p99, s1.p50, s1.p99)
 	}
 	fmt.Println()
+	blockingTable(spPort, redisPorts, *rounds, *requests/10)
 	// Memcached: the same comparison with a small Go load generator.
 	var mcPorts, mcPIDs []int
 	for range 2 {

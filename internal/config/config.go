@@ -95,6 +95,13 @@ type Pool struct {
 	// reading from that client until they drain; 0: no limit.
 	ClientOutputLimit int
 
+	// BlockingConnections bounds the connections opened to each server
+	// for blocking commands (BLPOP, …), one per blocked client and server.
+	BlockingConnections int
+	// CrossServerBlocking lets BLPOP and the like block on keys spread
+	// over several servers (see the proxy's redis_block.go).
+	CrossServerBlocking bool
+
 	// MaxReplyBytes bounds one server reply: a larger one fails its
 	// request and closes that server connection. It also bounds what a
 	// server connection's read buffer may grow to.
@@ -115,6 +122,9 @@ func ScriptNoKeysValues() []string {
 // DefaultClientOutputLimit is client_output_limit's default: 64 MiB.
 const DefaultClientOutputLimit = 64 << 20
 
+// DefaultBlockingConnections is blocking_connections's default.
+const DefaultBlockingConnections = 64
+
 // DefaultMaxReplyBytes is max_reply_bytes when the file does not set it:
 // 512 MiB, Redis's proto-max-bulk-len, the largest value Redis accepts.
 const DefaultMaxReplyBytes = 512 << 20
@@ -129,21 +139,23 @@ const MinMaxReplyBytes = 1 << 20
 // for sentinel_heartbeat, and shardproxy's for its own keys.
 func DefaultPool() *Pool {
 	return &Pool{
-		ClientConnections:  0,
-		Hash:               "fnv1a_64",
-		Distribution:       "ketama",
-		Timeout:            0,
-		Backlog:            512,
-		ServerConnections:  1,
-		AutoEjectHosts:     false,
-		ServerRetryTimeout: 30000 * time.Millisecond,
-		ServerFailureLimit: 2,
-		SentinelHeartbeat:  1000 * time.Millisecond,
-		Databases:          16,
-		SlowlogSlowerThan:  -1,
-		ScriptNoKeys:       ScriptNoKeysError,
-		ClientOutputLimit:  DefaultClientOutputLimit,
-		MaxReplyBytes:      DefaultMaxReplyBytes,
+		ClientConnections:   0,
+		Hash:                "fnv1a_64",
+		Distribution:        "ketama",
+		Timeout:             0,
+		Backlog:             512,
+		ServerConnections:   1,
+		AutoEjectHosts:      false,
+		ServerRetryTimeout:  30000 * time.Millisecond,
+		ServerFailureLimit:  2,
+		SentinelHeartbeat:   1000 * time.Millisecond,
+		Databases:           16,
+		SlowlogSlowerThan:   -1,
+		ScriptNoKeys:        ScriptNoKeysError,
+		ClientOutputLimit:   DefaultClientOutputLimit,
+		MaxReplyBytes:       DefaultMaxReplyBytes,
+		BlockingConnections: DefaultBlockingConnections,
+		CrossServerBlocking: true,
 	}
 }
 

@@ -51,7 +51,8 @@ type key struct {
 // keyTable lists the keys twemproxy 0.5.0 reads (conf_commands in
 // nc_conf.c) plus twemproxy-163's sentinels, groups and sentinel_heartbeat,
 // and shardproxy's slowlog_slower_than, split_transactions, script_no_keys,
-// client_output_limit and max_reply_bytes.
+// client_output_limit, blocking_connections, cross_server_blocking and
+// max_reply_bytes.
 // It is built per call rather than kept in a package variable so that
 // nothing can modify it.
 func keyTable() []key {
@@ -126,6 +127,12 @@ func keyTable() []key {
 		bytesKey("client_output_limit", "67108864 (64 MiB)",
 			"Bytes of replies a client may leave unread, and of its requests the proxy may hold unanswered, before the proxy stops reading from that client until they drain; the client is slowed down, not disconnected. 0 means no limit (as Redis's client-output-buffer-limit for normal clients).",
 			0, func(p *Pool) *int { return &p.ClientOutputLimit }),
+		numberKey("blocking_connections", "64",
+			"Redis pools: the most connections the proxy opens to each server for clients blocked in BLPOP, BRPOP, BLMOVE, BZPOPMIN, XREAD BLOCK and the like (each blocked client holds one per server it waits on). A blocking command that would need one more is refused at once with an error naming this key.",
+			1, func(p *Pool) *int { return &p.BlockingConnections }),
+		boolKey("cross_server_blocking", "true",
+			"Redis pools: BLPOP, BRPOP, BLMPOP, BZPOPMIN, BZPOPMAX and BZMPOP over keys on several servers pop each key in turn, then block on every server at once, the first element winning and any other popped meanwhile pushed back. When false, such a request is refused with an error (put the keys on one server with a hash tag).",
+			func(p *Pool) *bool { return &p.CrossServerBlocking }),
 		bytesKey("max_reply_bytes", "536870912 (512 MiB)",
 			"The largest server reply, in bytes, the proxy holds for one request (at least 1048576); a larger reply fails that request with an error and closes the server connection, as does a reply line over 64 KiB. Redis's proto-max-bulk-len is 512 MiB by default.",
 			MinMaxReplyBytes, func(p *Pool) *int { return &p.MaxReplyBytes }),

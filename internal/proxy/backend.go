@@ -44,6 +44,9 @@ type server struct {
 	// the idle ones kept for reuse.
 	dedicated map[*backendConn]struct{}
 	idleDed   []*backendConn
+
+	// blk holds the connections of blocked clients (redis_block.go).
+	blk blockPool
 }
 
 // serverCounters are a server's counters that are not per connection.

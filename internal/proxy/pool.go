@@ -145,6 +145,11 @@ type poolStats struct {
 	// failed unseen by the client: an error reply from the server, or a
 	// connection failure, refusal or timeout.
 	noreplyErrors atomic.Uint64
+	// Blocking commands (Redis pools): clients blocked now, and elements
+	// popped for a block that lost the race (or whose client left) and
+	// pushed back.
+	blocked    atomic.Int64
+	pushedBack atomic.Uint64
 }
 
 // NoreplyErrors returns how many noreply requests failed silently.
@@ -522,5 +527,6 @@ func (p *Pool) isClosing() bool {
 func (p *Pool) closeServers() {
 	for _, srv := range p.servers {
 		srv.eachConn((*backendConn).close)
+		srv.blk.close()
 	}
 }

@@ -88,7 +88,7 @@ func (rp *redisProtocol) handleRequests(s *session, data []byte) int {
 		s.parsed = new(resp.Request) // not before the first request: idle sessions stay small
 	}
 	off := 0
-	for off < len(data) && !s.stop {
+	for off < len(data) && !s.stop && !s.blocked.Load() {
 		n, err := resp.ParseRequest(data[off:], s.parsed)
 		if err == resp.ErrIncomplete {
 			s.need = s.parsed.Need()
@@ -167,7 +167,20 @@ func (rp *redisProtocol) dispatch(s *session, args [][]byte) {
 		rp.split(s, r, cmd, args)
 	case rediscmd.Broadcast:
 		rp.broadcast(s, r, cmd, args)
+	case rediscmd.Block:
+		rp.blocking(s, r, cmd, args)
 	}
+}
+
+// blocking answers a blocking command (redis_block.go), or refuses its
+// timeout with Redis's words.
+func (rp *redisProtocol) blocking(s *session, r *request, cmd *rediscmd.Command, args [][]byte) {
+	timeout, _, err := cmd.BlockTimeout(args)
+	if err != nil {
+		rp.refuse(s, r, args, err)
+		return
+	}
+	rp.block(s, r, cmd, args, timeout)
 }
 
 // twemproxy's wording (Redis adds a full stop).
@@ -235,6 +248,8 @@ func (rp *redisProtocol) local(s *session, r *request, cmd *rediscmd.Command, ar
 		s.reply(r, replyRole)
 	case "select":
 		rp.selectDB(s, r, args)
+	case "wait":
+		rp.waitReplicas(s, r, cmd, args)
 	default:
 		s.replyError(r, "unknown or unsupported command '"+string(args[0])+"'")
 	}

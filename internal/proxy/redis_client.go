@@ -183,6 +183,8 @@ func (rp *redisProtocol) client(s *session, r *request, sub string, args [][]byt
 		rp.clientList(s, r, args)
 	case "kill":
 		rp.clientKill(s, r, args)
+	case "unblock":
+		rp.clientUnblock(s, r, args)
 	case "help":
 		r.reply = resp.AppendArrayHeader(r.reply[:0], len(clientHelp))
 		for _, ln := range clientHelp {
@@ -513,6 +515,7 @@ func (f *killFilter) match(t *session) bool {
 // closes.
 func (s *session) kill() {
 	s.client.killed.Store(true)
+	s.cancelBlock(cancelGone)
 	s.mu.Lock()
 	s.broken = true
 	s.cond.Broadcast()
@@ -561,6 +564,9 @@ func (p *Pool) appendClientLine(dst []byte, t, self *session, now int64) []byte 
 	fl := flags[:0]
 	if tx > 0 {
 		fl = append(fl, 'x')
+	}
+	if t.blocked.Load() {
+		fl = append(fl, 'b') // in a blocking command, after x as in Redis
 	}
 	if _, unix := t.conn.LocalAddr().(*net.UnixAddr); unix {
 		fl = append(fl, 'U')

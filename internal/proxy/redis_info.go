@@ -296,6 +296,7 @@ func (rp *redisProtocol) infoText(dst []byte, secs infoSections) ([]byte, int) {
 	if secs.clients {
 		section("Clients")
 		line("connected_clients", p.clients.Load())
+		line("blocked_clients", p.stats.blocked.Load())
 	}
 	if secs.replication {
 		// The proxy is a master without replicas, as ROLE says.

@@ -33,7 +33,7 @@ func TestRedisInfo(t *testing.T) {
 
 	all := c.roundTrip("INFO\r\n")
 	for _, want := range []string{"# Server\r\n", "shardproxy_version:", "redis_mode:standalone\r\n",
-		"\r\n\r\n# Clients\r\nconnected_clients:1\r\n", "# Shardproxy\r\npool:alpha\r\n", "servers:3\r\nservers_up:3\r\n",
+		"\r\n\r\n# Clients\r\nconnected_clients:1\r\nblocked_clients:0\r\n", "# Shardproxy\r\npool:alpha\r\n", "servers:3\r\nservers_up:3\r\n",
 		"server0:name=" + servers[0].Addr + ",addr=" + servers[0].Addr + ",state=up,",
 		"\r\n\r\n# Keyspace\r\n"} {
 		if !strings.Contains(all, want) {

@@ -17,6 +17,17 @@ type mergeFunc func(parent *request, dst []byte) []byte
 // silently uses the first key's server and computes a wrong answer;
 // shardproxy says so instead (a hash tag puts related keys together).
 func (rp *redisProtocol) single(s *session, r *request, cmd *rediscmd.Command, args [][]byte) {
+	if cmd.Flags.Has(rediscmd.Blocking) {
+		// XREAD and XREADGROUP: with BLOCK, a blocking command.
+		if timeout, blocks, err := cmd.BlockTimeout(args); blocks {
+			if err != nil {
+				rp.refuse(s, r, args, err)
+				return
+			}
+			rp.block(s, r, cmd, args, timeout)
+			return
+		}
+	}
 	keys, err := cmd.KeyIndexes(args, s.idxs[:0])
 	s.idxs = keys
 	var key []byte

@@ -62,6 +62,7 @@ func (p *Pool) setMaster(group, addr, reason, via string) {
 	default:
 		srv.stats.failovers.Add(1)
 		srv.eachConn(func(b *backendConn) { b.closeWith(errSwitched) })
+		srv.blk.reset(errSwitched)
 		p.logger.Debug("connections to the old master closed", "server", group, "from", old.String(), "to", addr,
 			"reason", reason, "sentinel", via)
 	}

@@ -94,6 +94,11 @@ type session struct {
 	answered int
 
 	draining atomic.Bool // the pool is shutting down: stop at a request boundary
+
+	// A blocking command being run (redis_block.go), guarded by mu; while
+	// blocked is true, the reader dispatches nothing more.
+	block   *blockOp
+	blocked atomic.Bool
 }
 
 func newSession(p *Pool, conn net.Conn, id uint64) (*session, error) {
@@ -120,6 +125,10 @@ func (s *session) serve() error {
 	if errors.Is(err, os.ErrDeadlineExceeded) && s.draining.Load() {
 		err = nil
 	}
+	// A client still blocked when the reader stops has left (or the pool
+	// is stopping, and drain cancelled it first): nothing it pops may be
+	// kept for it.
+	s.cancelBlock(cancelGone)
 	if s.client.killed.Load() {
 		err = errKilled
 	}
@@ -160,6 +169,24 @@ func (s *session) readLoop() error {
 			return false
 		}
 		s.consume(used)
+		for s.blocked.Load() && s.rlen > 0 {
+			// Requests came after a blocking command: as in Redis, they
+			// run once it has been answered. Until then the socket is not
+			// read (the block's goroutine watches for the client leaving).
+			if !s.waitUnblocked() {
+				return false
+			}
+			used = s.pool.proto.handle(s, s.rbuf[:s.rlen])
+			s.flushBackends()
+			s.deliver()
+			if s.stop {
+				return false
+			}
+			if used == 0 {
+				break // the rest is a partial request: read on
+			}
+			s.consume(used)
+		}
 		if s.draining.Load() && s.rlen == 0 {
 			return false
 		}
@@ -179,6 +206,7 @@ func (s *session) readLoop() error {
 // requests already read are still answered.
 func (s *session) drain() {
 	s.draining.Store(true)
+	s.cancelBlock(cancelShutdown)
 	_ = s.conn.SetReadDeadline(time.Now())
 	s.mu.Lock()
 	s.cond.Broadcast() // a reader waiting for room stops waiting
@@ -611,6 +639,7 @@ func (s *session) wakeReader() {
 // callback returns, and that callback may be waiting for the very servers
 // that shutdown fails next.
 func (s *session) abort() {
+	s.cancelBlock(cancelShutdown)
 	s.mu.Lock()
 	s.broken = true
 	s.cond.Broadcast()

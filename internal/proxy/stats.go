@@ -41,6 +41,11 @@ func (p *Pool) collect() stats.PoolSnapshot {
 		ps.Extra = append(ps.Extra, stats.Field{Name: "noreply_errors", Value: int64(p.stats.noreplyErrors.Load())})
 	}
 	ps.Extra = append(ps.Extra, stats.Field{Name: "client_refused", Value: int64(p.stats.refused.Load())})
+	if p.cfg.Redis {
+		ps.Extra = append(ps.Extra,
+			stats.Field{Name: "blocked_clients", Value: p.stats.blocked.Load()},
+			stats.Field{Name: "pushed_back", Value: int64(p.stats.pushedBack.Load())})
+	}
 	var families *[rediscmd.NumFamilies]stats.Histogram
 	if p.cfg.Redis && p.timing {
 		families = new([rediscmd.NumFamilies]stats.Histogram)

@@ -296,17 +296,13 @@ func geoStoreKey(_ *Command, args [][]byte, dst []int) ([]int, error) {
 
 // streamKeys finds the keys of XREAD and XREADGROUP as Redis's xreadGetKeys
 // does: options are skipped up to STREAMS, whose arguments are the keys
-// followed by as many IDs. BLOCK is refused: a blocked read would hold a
-// server connection that other clients share.
+// followed by as many IDs.
 func streamKeys(c *Command, args [][]byte, dst []int) ([]int, error) {
 	streams := 0
 scan:
 	for i := 1; i < len(args); i++ {
 		switch a := args[i]; {
-		case EqualFold(a, "block"):
-			return dst, &Error{Kind: ErrUnsupported,
-				Msg: "ERR unsupported command '" + c.Name + "' with BLOCK: " + ReasonBlocking.String()}
-		case EqualFold(a, "count"):
+		case EqualFold(a, "block"), EqualFold(a, "count"):
 			i++
 		case EqualFold(a, "group"):
 			i += 2

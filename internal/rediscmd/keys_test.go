@@ -183,8 +183,6 @@ func TestKeyIndexesErrors(t *testing.T) {
 		{"xread COUNT 1 a 0", ErrBadKeys, "ERR syntax error"},
 		{"xread COUNT 1 STREAMS", ErrBadKeys, "ERR syntax error"},
 		{"xreadgroup GROUP g c STREAMS a b >", ErrBadKeys, "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified."},
-		{"xread BLOCK 0 STREAMS a 0", ErrUnsupported, "ERR unsupported command 'xread' with BLOCK: blocking commands are not supported through the proxy yet"},
-		{"xreadgroup GROUP g c block 10 STREAMS a >", ErrUnsupported, "ERR unsupported command 'xreadgroup' with BLOCK: blocking commands are not supported through the proxy yet"},
 	}
 	for _, tc := range tests {
 		args := req(tc.req)

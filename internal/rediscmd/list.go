@@ -2,14 +2,15 @@ package rediscmd
 
 // listCommands are the list commands.
 //
-// The blocking commands are refused: a blocked request would hold a server
-// connection that other clients' requests share.
+// The blocking commands are of Kind Block: they run on a server connection
+// of their own (see the proxy's redis_block.go). BRPOPLPUSH and BLMOVE move
+// an element between two keys, which must be on one server.
 var listCommands = []Command{
-	{Name: "blmove", Arity: 6, Keys: keysAt1To2, Kind: Unsupported, Flags: Write | Blocking, Reason: ReasonBlocking},
-	{Name: "blmpop", Arity: -5, Keys: KeySpec{NumKeysAt: 2, NumKeys: NumKeysPop}, Kind: Unsupported, Flags: Write | Blocking, Reason: ReasonBlocking},
-	{Name: "blpop", Arity: -3, Keys: KeySpec{FirstKey: 1, LastKey: -2, KeyStep: 1}, Kind: Unsupported, Flags: Write | Blocking, Reason: ReasonBlocking},
-	{Name: "brpop", Arity: -3, Keys: KeySpec{FirstKey: 1, LastKey: -2, KeyStep: 1}, Kind: Unsupported, Flags: Write | Blocking, Reason: ReasonBlocking},
-	{Name: "brpoplpush", Arity: 4, Keys: keysAt1To2, Kind: Unsupported, Flags: Write | Blocking, Reason: ReasonBlocking},
+	{Name: "blmove", Arity: 6, Keys: keysAt1To2, Kind: Block, Flags: Write | Blocking | AllKeysOneServer},
+	{Name: "blmpop", Arity: -5, Keys: KeySpec{NumKeysAt: 2, NumKeys: NumKeysPop}, Kind: Block, Flags: Write | Blocking},
+	{Name: "blpop", Arity: -3, Keys: KeySpec{FirstKey: 1, LastKey: -2, KeyStep: 1}, Kind: Block, Flags: Write | Blocking},
+	{Name: "brpop", Arity: -3, Keys: KeySpec{FirstKey: 1, LastKey: -2, KeyStep: 1}, Kind: Block, Flags: Write | Blocking},
+	{Name: "brpoplpush", Arity: 4, Keys: keysAt1To2, Kind: Block, Flags: Write | Blocking | AllKeysOneServer},
 	{Name: "lindex", Arity: 3, Keys: keyAt1, Kind: SingleKey, Twemproxy: true},
 	{Name: "linsert", Arity: 5, Keys: keyAt1, Kind: SingleKey, Flags: Write, Twemproxy: true},
 	{Name: "llen", Arity: 2, Keys: keyAt1, Kind: SingleKey, Twemproxy: true},

@@ -109,7 +109,6 @@ func TestResolveErrors(t *testing.T) {
 		{req("xinfo Foo"), "xinfo", ErrUnknownCommand, "ERR unknown subcommand 'Foo'. Try XINFO HELP."},
 
 		{req("subscribe ch"), "subscribe", ErrUnsupported, "ERR unsupported command 'subscribe': pub/sub is not supported through the proxy yet"},
-		{req("blpop a 0"), "blpop", ErrUnsupported, "ERR unsupported command 'blpop': blocking commands are not supported through the proxy yet"},
 		{req("keys *"), "keys", ErrUnsupported, "ERR unsupported command 'keys': it acts on the keys of every server, which the proxy does not gather yet"},
 		{req("script debug yes"), "script|debug", ErrUnsupported,
 			"ERR unsupported command 'script|debug': server connections are shared by many clients, so their state cannot be changed through the proxy"},

@@ -42,7 +42,9 @@ var serverCommands = []Command{
 	// TIME: the proxy's own clock. twemproxy refuses TIME because the
 	// servers' clocks may differ; the proxy's is one clock for every client.
 	{Name: "time", Arity: 1, Kind: Local},
-	{Name: "wait", Arity: 3, Kind: Unsupported, Reason: ReasonReplication},
+	// WAIT is answered by the proxy from every server's own WAIT (see the
+	// proxy's redis_block.go).
+	{Name: "wait", Arity: 3, Kind: Local},
 }
 
 // commandSubcommands are COMMAND's subcommands. They describe the
@@ -82,7 +84,8 @@ var clientSubcommands = []Command{
 	{Name: "client|setname", Arity: 3, Kind: Local},
 	{Name: "client|tracking", Arity: -3, Kind: Unsupported, Reason: ReasonTracking},
 	{Name: "client|trackinginfo", Arity: 2, Kind: Unsupported, Reason: ReasonTracking},
-	// No client of the proxy is ever blocked: blocking commands are refused.
-	{Name: "client|unblock", Arity: -3, Kind: Unsupported, Reason: ReasonBlocking},
+	// CLIENT UNBLOCK takes a proxy client ID and unblocks that client's
+	// blocking command on the servers it waits on.
+	{Name: "client|unblock", Arity: -3, Kind: Local},
 	{Name: "client|unpause", Arity: 2, Kind: Unsupported, Reason: ReasonAdmin},
 }

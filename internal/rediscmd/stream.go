@@ -13,7 +13,8 @@ var streamCommands = []Command{
 	{Name: "xlen", Arity: 2, Keys: keyAt1, Kind: SingleKey},
 	{Name: "xpending", Arity: -3, Keys: keyAt1, Kind: SingleKey},
 	{Name: "xrange", Arity: -4, Keys: keyAt1, Kind: SingleKey},
-	// XREAD and XREADGROUP are refused with BLOCK (see streamKeys).
+	// XREAD and XREADGROUP with BLOCK run as blocking commands (see
+	// BlockTimeout), their streams on one server.
 	{Name: "xread", Arity: -4, Keys: KeySpec{Extra: streamKeys}, Kind: SingleKey, Flags: AllKeysOneServer | Blocking},
 	{Name: "xreadgroup", Arity: -7, Keys: KeySpec{Extra: streamKeys}, Kind: SingleKey, Flags: Write | AllKeysOneServer | Blocking},
 	{Name: "xrevrange", Arity: -4, Keys: keyAt1, Kind: SingleKey},

@@ -160,9 +160,6 @@ const (
 	ReasonKeyspace
 	// ReasonPubSub: (P|S)SUBSCRIBE, PUBLISH, PUBSUB …
 	ReasonPubSub
-	// ReasonBlocking: BLPOP, BRPOP, BLMOVE, BZPOPMIN, … would hold a
-	// server connection that other clients' requests share.
-	ReasonBlocking
 	// ReasonDatabase: MOVE and SWAPDB move keys between the databases of
 	// one server.
 	ReasonDatabase
@@ -172,7 +169,7 @@ const (
 	// ReasonAdmin: CONFIG, DEBUG, SAVE, SHUTDOWN, MONITOR, … administer
 	// one server.
 	ReasonAdmin
-	// ReasonReplication: REPLICAOF, ROLE, WAIT, SYNC, …
+	// ReasonReplication: REPLICAOF, SYNC, FAILOVER, …
 	ReasonReplication
 	// ReasonCluster: CLUSTER, ASKING, READONLY, READWRITE, RESTORE-ASKING.
 	ReasonCluster
@@ -187,7 +184,6 @@ var reasonTexts = [...]string{
 	NoReason:          "",
 	ReasonKeyspace:    "it acts on the keys of every server, which the proxy does not gather yet",
 	ReasonPubSub:      "pub/sub is not supported through the proxy yet",
-	ReasonBlocking:    "blocking commands are not supported through the proxy yet",
 	ReasonDatabase:    "it moves keys between the databases of one server, which the proxy does not do",
 	ReasonConnection:  "server connections are shared by many clients, so their state cannot be changed through the proxy",
 	ReasonAdmin:       "server administration is not supported through the proxy; connect to the server directly",

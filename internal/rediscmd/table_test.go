@@ -49,7 +49,7 @@ func TestTableRows(t *testing.T) {
 		if c.MaxArgs != 0 && (c.Arity > 0 || c.MaxArgs < -c.Arity) {
 			t.Errorf("%s: MaxArgs %d contradicts arity %d", name, c.MaxArgs, c.Arity)
 		}
-		if c.Kind > Broadcast {
+		if c.Kind > PubSub {
 			t.Errorf("%s: kind %v", name, c.Kind)
 		}
 		switch {
@@ -65,15 +65,20 @@ func TestTableRows(t *testing.T) {
 		if (c.Kind == MultiKey || c.Kind == Broadcast) != (c.Merge != MergeNone) {
 			t.Errorf("%s: kind %v with merge %v", name, c.Kind, c.Merge)
 		}
-		if (c.Kind == SingleKey || c.Kind == MultiKey) && !hasKeys(c) {
+		if (c.Kind == SingleKey || c.Kind == MultiKey || c.Kind == Block) && !hasKeys(c) {
 			t.Errorf("%s: %v without keys", name, c.Kind)
 		}
 		// WATCH is answered by the proxy, which routes it by its keys.
 		if (c.Kind == Local && c.Name != "watch" || c.Kind == Keyless || c.Kind == Broadcast) && hasKeys(c) {
 			t.Errorf("%s: %v with keys", name, c.Kind)
 		}
-		if want := c.Kind == SingleKey && mayHaveSeveralKeys(c); c.Flags.Has(AllKeysOneServer) != want {
+		// BLMOVE and BRPOPLPUSH block on one server; BLPOP and the other
+		// pops may block on several (CrossServer).
+		if want := (c.Kind == SingleKey || c.Kind == Block && !c.CrossServer()) && mayHaveSeveralKeys(c); c.Flags.Has(AllKeysOneServer) != want {
 			t.Errorf("%s: AllKeysOneServer should be %v", name, want)
+		}
+		if (c.Kind == Block) != (c.Flags.Has(Blocking) && c.Kind != SingleKey) {
+			t.Errorf("%s: kind %v with flags %v", name, c.Kind, c.Flags)
 		}
 		if c.Flags.Has(Interrupt) && (c.Kind != Broadcast || c.Merge != MergeAnyOK) {
 			t.Errorf("%s: Interrupt is for broadcast kills, not %v with merge %v", name, c.Kind, c.Merge)
@@ -114,14 +119,14 @@ func TestCounts(t *testing.T) {
 			twemproxy++
 		}
 	}
-	for k := Unsupported; k <= Broadcast; k++ {
+	for k := Unsupported; k <= PubSub; k++ {
 		t.Logf("%-12v %3d", k, byKind[k])
 	}
 	t.Logf("%-12s %3d", "twemproxy", twemproxy)
 	if twemproxy != 136 {
 		t.Errorf("%d commands served by twemproxy, want 136", twemproxy)
 	}
-	want := map[Kind]int{Unsupported: 64, SingleKey: 171, MultiKey: 6, Local: 26, Keyless: 18, Broadcast: 9}
+	want := map[Kind]int{Unsupported: 54, SingleKey: 171, MultiKey: 6, Local: 28, Keyless: 18, Broadcast: 9, Block: 8}
 	for k, n := range want {
 		if byKind[k] != n {
 			t.Errorf("%v: %d commands, want %d", k, byKind[k], n)

@@ -9,9 +9,9 @@ package rediscmd
 // routes them by their keys instead (a deliberate difference), which puts
 // them on the server that holds the data.
 var zsetCommands = []Command{
-	{Name: "bzmpop", Arity: -5, Keys: KeySpec{NumKeysAt: 2, NumKeys: NumKeysPop}, Kind: Unsupported, Flags: Write | Blocking, Reason: ReasonBlocking},
-	{Name: "bzpopmax", Arity: -3, Keys: KeySpec{FirstKey: 1, LastKey: -2, KeyStep: 1}, Kind: Unsupported, Flags: Write | Blocking, Reason: ReasonBlocking},
-	{Name: "bzpopmin", Arity: -3, Keys: KeySpec{FirstKey: 1, LastKey: -2, KeyStep: 1}, Kind: Unsupported, Flags: Write | Blocking, Reason: ReasonBlocking},
+	{Name: "bzmpop", Arity: -5, Keys: KeySpec{NumKeysAt: 2, NumKeys: NumKeysPop}, Kind: Block, Flags: Write | Blocking},
+	{Name: "bzpopmax", Arity: -3, Keys: KeySpec{FirstKey: 1, LastKey: -2, KeyStep: 1}, Kind: Block, Flags: Write | Blocking},
+	{Name: "bzpopmin", Arity: -3, Keys: KeySpec{FirstKey: 1, LastKey: -2, KeyStep: 1}, Kind: Block, Flags: Write | Blocking},
 	{Name: "zadd", Arity: -4, Keys: keyAt1, Kind: SingleKey, Flags: Write, Twemproxy: true},
 	{Name: "zcard", Arity: 2, Keys: keyAt1, Kind: SingleKey, Twemproxy: true},
 	{Name: "zcount", Arity: 4, Keys: keyAt1, Kind: SingleKey, Twemproxy: true},

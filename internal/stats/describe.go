@@ -66,6 +66,8 @@ func PoolAdditions() []Description {
 	return []Description{
 		{"noreply_errors", "# noreply requests that failed unseen by the client", Counter},
 		{"client_refused", "# clients refused at accept (client_connections reached, out of file descriptors)", Counter},
+		{"blocked_clients", "# clients blocked in BLPOP, BRPOP, XREAD BLOCK, … now (Redis pools)", Gauge},
+		{"pushed_back", "# elements a cross-server blocking pop took and put back (another server answered first, or the client left)", Counter},
 	}
 }
 
