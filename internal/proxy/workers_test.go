@@ -55,6 +55,10 @@ type jobQueue struct {
 	// queues are the queues' names, keys their lists.
 	queues []string
 	key    func(queue string) string
+	// books are the commands that read the framework's own bookkeeping
+	// after the run (counters, registries of finished and failed jobs,
+	// unacked messages): their replies are part of the outcome.
+	books [][]string
 }
 
 // keys returns the lists of q's queues.
@@ -123,7 +127,8 @@ func waitUntil(t *testing.T, deadline time.Time, what string, cond func() (bool,
 // waits until the list done holds as many entries, stops the workers with
 // SIGTERM and returns what happened: how many entries done holds, the job
 // numbers in it more than once, how many are missing, what is left in the
-// queues, and how many workers are still registered.
+// queues, how many workers are still registered, and the replies to
+// q.books.
 func runJobQueue(t *testing.T, addr string, q jobQueue) map[string]any {
 	t.Helper()
 	start := time.Now()
@@ -192,6 +197,11 @@ func runJobQueue(t *testing.T, addr string, q jobQueue) map[string]any {
 		w.Stop() // kills what SIGTERM did not stop, and what a worker left in its process group
 	}
 	t.Logf("through %s: workers stopped after %v", addr, time.Since(start).Round(time.Millisecond))
+	for i, w := range workers {
+		if errs := errorLines(w.Log()); len(errs) > 0 {
+			t.Logf("through %s: worker %d's errors (%d lines):\n%s", addr, i+1, len(errs), strings.Join(errs, "\n"))
+		}
+	}
 
 	result := map[string]any{}
 	v, err := testutil.RedisDo(addr, "", "LRANGE", "done", "0", "-1")
@@ -227,7 +237,36 @@ func runJobQueue(t *testing.T, addr string, q jobQueue) map[string]any {
 			t.Errorf("SCARD %s through %s: %v", q.registry, addr, err)
 		}
 	}
+	books := map[string]any{}
+	for _, cmd := range q.books {
+		if books[strings.Join(cmd, " ")], err = testutil.RedisDo(addr, "", cmd...); err != nil {
+			t.Errorf("%s through %s: %v", strings.Join(cmd, " "), addr, err)
+		}
+	}
+	result["books"] = books
 	return result
+}
+
+// errorLines returns the lines of a worker's output that report an error,
+// at most 20, without the repeated ones.
+func errorLines(log string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, ln := range strings.Split(log, "\n") {
+		if !strings.Contains(ln, "Error") && !strings.Contains(ln, "ERROR") && !strings.Contains(ln, "Traceback") {
+			continue
+		}
+		// Sidekiq's and RQ's lines start with the time.
+		key := ln
+		if i := strings.Index(ln, " ERROR"); i >= 0 {
+			key = ln[i:]
+		}
+		if !seen[key] && len(out) < 20 {
+			seen[key] = true
+			out = append(out, ln)
+		}
+	}
+	return out
 }
 
 // blockingCalls returns how many times servers ran the command cmd (a
@@ -257,7 +296,7 @@ func checkJobQueue(t *testing.T, q jobQueue, cmd string, lone *testutil.Server, 
 	t.Helper()
 	q.onServers(t, p)
 	want := runJobQueue(t, lone.Addr, q)
-	ideal := map[string]any{"done": workerJobs, "duplicates": []string(nil), "missing": 0, "left": want["left"]}
+	ideal := map[string]any{"done": workerJobs, "duplicates": []string(nil), "missing": 0, "left": want["left"], "books": want["books"]}
 	if q.registry != "" {
 		ideal["registered"] = int64(0)
 	}
@@ -267,6 +306,7 @@ func checkJobQueue(t *testing.T, q jobQueue, cmd string, lone *testutil.Server, 
 		}
 	}
 	sameJSON(t, "the jobs run with a lone redis-server (want: each once)", want, ideal)
+	t.Logf("with a lone redis-server, the framework's books: %v", want["books"])
 	if n := blockingCalls(t, cmd, lone); n < workerJobs {
 		t.Errorf("with a lone redis-server the workers ran %s %d times, want one per job at least", strings.ToUpper(cmd), n)
 	}
@@ -323,6 +363,10 @@ func TestSidekiqWorker(t *testing.T) {
 		feed:     "sidekiq_push_many.rb",
 		queues:   []string{"critical", "default", "low"},
 		key:      func(q string) string { return "queue:" + q },
+		// Each process's counters are added to the totals at its
+		// heartbeat and when it exits; failed jobs go to the sorted set
+		// retry.
+		books: [][]string{{"GET", "stat:processed"}, {"GET", "stat:failed"}, {"ZCARD", "retry"}, {"ZCARD", "dead"}},
 	}
 	checkJobQueue(t, q, "brpop", lone, split, servers)
 }
@@ -354,6 +398,13 @@ func TestRQWorker(t *testing.T) {
 		queues:   []string{"high", "default", "low"},
 		key:      func(q string) string { return "rq:queue:" + q },
 	}
+	// A job is in its queue's registry of started jobs (rq:wip:QUEUE)
+	// while it runs, then in that of the finished or failed jobs.
+	for _, name := range q.queues {
+		for _, reg := range []string{"wip", "finished", "failed"} {
+			q.books = append(q.books, []string{"ZCARD", "rq:" + reg + ":" + name})
+		}
+	}
 	checkJobQueue(t, q, "blpop", lone, split, servers)
 }
 
@@ -383,6 +434,9 @@ func TestKombuWorker(t *testing.T) {
 		feed:   "kombu_publish_many.py",
 		queues: queues,
 		key:    func(q string) string { return q },
+		// A message delivered and not yet acked is in the hash unacked
+		// and the sorted set unacked_index.
+		books: [][]string{{"HLEN", "unacked"}, {"ZCARD", "unacked_index"}},
 	}
 	checkJobQueue(t, q, "brpop", lone, split, servers)
 }
