@@ -316,7 +316,10 @@ func checkJobQueue(t *testing.T, q jobQueue, cmd string, lone *testutil.Server, 
 
 	got := runJobQueue(t, p.Addr().String(), q)
 	sameJSON(t, "the jobs run", got, want)
-	t.Logf("through the proxy the servers ran %s %d times", strings.ToUpper(cmd), blockingCalls(t, cmd, servers...))
+	// A blocking pop over several servers that got elements on more than
+	// one pushes the extra ones back.
+	t.Logf("through the proxy the servers ran %s %d times; the proxy pushed back %d elements",
+		strings.ToUpper(cmd), blockingCalls(t, cmd, servers...), p.stats.pushedBack.Load())
 }
 
 // workerPools starts a lone redis-server, and three servers behind the
