@@ -269,6 +269,21 @@ func errorLines(log string) []string {
 	return out
 }
 
+// infoField returns field of section of server s's INFO.
+func infoField(t *testing.T, s *testutil.Server, section, field string) string {
+	t.Helper()
+	v, err := testutil.RedisDo(s.Addr, "", "INFO", section)
+	if err != nil {
+		t.Fatalf("INFO %s %s: %v", section, s.Addr, err)
+	}
+	for _, ln := range strings.Split(fmt.Sprint(v), "\n") {
+		if val, ok := strings.CutPrefix(ln, field+":"); ok {
+			return strings.TrimSpace(val)
+		}
+	}
+	return ""
+}
+
 // blockingCalls returns how many times servers ran the command cmd (a
 // blocking pop), from INFO commandstats.
 func blockingCalls(t *testing.T, cmd string, servers ...*testutil.Server) int64 {
@@ -316,6 +331,20 @@ func checkJobQueue(t *testing.T, q jobQueue, cmd string, lone *testutil.Server, 
 
 	got := runJobQueue(t, p.Addr().String(), q)
 	sameJSON(t, "the jobs run", got, want)
+	// The workers are gone: no client is blocked in the proxy, and no
+	// connection of the proxy is left blocked on a server.
+	waitUntil(t, time.Now().Add(3*time.Second), "nothing blocked once the workers are gone", func() (bool, error) {
+		var where []string
+		if n := p.stats.blocked.Load(); n != 0 {
+			where = append(where, fmt.Sprintf("the pool's blocked_clients %d", n))
+		}
+		for _, s := range servers {
+			if n := infoField(t, s, "clients", "blocked_clients"); n != "0" {
+				where = append(where, fmt.Sprintf("%s blocked_clients %s", s.Addr, n))
+			}
+		}
+		return len(where) == 0, errors.New(strings.Join(where, ", "))
+	})
 	// A blocking pop over several servers that got elements on more than
 	// one pushes the extra ones back.
 	t.Logf("through the proxy the servers ran %s %d times; the proxy pushed back %d elements",
