@@ -46,6 +46,7 @@ func main() {
 	requests := flag.Int("n", 100000, "requests per run")
 	bin := flag.String("shardproxy", "bin/shardproxy", "shardproxy binary")
 	idle := flag.Int("idle", 5000, "idle connections for the memory figure")
+	pubsubOnly := flag.Bool("pubsub", false, "run only the pub/sub fan-out row")
 	flag.Parse()
 	log.SetFlags(0)
 	raiseFileLimit(*idle*3 + 1000)
@@ -122,6 +123,10 @@ func main() {
 		{"GET 1 client", 1, []string{"-P", "1", "-t", "get"}, true},
 	}
 
+	if *pubsubOnly {
+		pubsubReport(targets[0], targets[2], redisPIDs, *rounds, *requests)
+		return
+	}
 	results := map[string]map[string][]sample{}
 	for _, w := range workloads {
 		results[w.name] = map[string][]sample{}
@@ -187,6 +192,9 @@ func main() {
 	}
 	fmt.Println()
 	blockingTable(spPort, redisPorts, *rounds, *requests/10)
+	// The direct target is one redis-server: its CPU is the one counted
+	// in both columns (through the proxy, the channels' server gets most).
+	pubsubReport(targets[0], targets[2], redisPIDs, *rounds, *requests)
 	// Memcached: the same comparison with a small Go load generator.
 	var mcPorts, mcPIDs []int
 	for range 2 {

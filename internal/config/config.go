@@ -94,6 +94,11 @@ type Pool struct {
 	// unanswered requests) the proxy holds for one client before it stops
 	// reading from that client until they drain; 0: no limit.
 	ClientOutputLimit int
+	// ClientPubSubLimit is how many bytes of published messages the
+	// proxy holds for one subscriber that does not read them; past it the
+	// subscriber is disconnected (Redis's client-output-buffer-limit
+	// pubsub hard limit); 0: no limit.
+	ClientPubSubLimit int
 
 	// BlockingConnections bounds the connections opened to each server
 	// for blocking commands (BLPOP, …), one per blocked client and server.
@@ -125,6 +130,10 @@ const DefaultClientOutputLimit = 64 << 20
 // DefaultBlockingConnections is blocking_connections's default.
 const DefaultBlockingConnections = 64
 
+// DefaultClientPubSubLimit is client_pubsub_limit's default: 32 MiB,
+// Redis's client-output-buffer-limit pubsub hard limit.
+const DefaultClientPubSubLimit = 32 << 20
+
 // DefaultMaxReplyBytes is max_reply_bytes when the file does not set it:
 // 512 MiB, Redis's proto-max-bulk-len, the largest value Redis accepts.
 const DefaultMaxReplyBytes = 512 << 20
@@ -153,6 +162,7 @@ func DefaultPool() *Pool {
 		SlowlogSlowerThan:   -1,
 		ScriptNoKeys:        ScriptNoKeysError,
 		ClientOutputLimit:   DefaultClientOutputLimit,
+		ClientPubSubLimit:   DefaultClientPubSubLimit,
 		MaxReplyBytes:       DefaultMaxReplyBytes,
 		BlockingConnections: DefaultBlockingConnections,
 		CrossServerBlocking: true,

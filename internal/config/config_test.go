@@ -29,7 +29,7 @@ var badConfigs = []struct {
 		`x.yml:2: pool "a": unknown key "lisen" (did you mean "listen"?)`,
 	}},
 	{"unknown key, far from any", pool + "  foo: bar\n" + servers, []string{
-		`x.yml:3: pool "a": unknown key "foo" (the keys are listen, client_connections, hash, hash_tag, distribution, timeout, backlog, tcpkeepalive, preconnect, redis, redis_auth, redis_db, server_connections, auto_eject_hosts, server_retry_timeout, server_failure_limit, servers, sentinels, groups, sentinel_heartbeat, slowlog_slower_than, databases, split_transactions, script_no_keys, client_output_limit, blocking_connections, cross_server_blocking, max_reply_bytes)`,
+		`x.yml:3: pool "a": unknown key "foo" (the keys are listen, client_connections, hash, hash_tag, distribution, timeout, backlog, tcpkeepalive, preconnect, redis, redis_auth, redis_db, server_connections, auto_eject_hosts, server_retry_timeout, server_failure_limit, servers, sentinels, groups, sentinel_heartbeat, slowlog_slower_than, databases, split_transactions, script_no_keys, client_output_limit, client_pubsub_limit, blocking_connections, cross_server_blocking, max_reply_bytes)`,
 	}},
 	{"list where an address is expected", "a:\n  listen:\n   - 127.0.0.1:22121\n" + servers, []string{
 		`x.yml:3: pool "a": listen must be an address like 127.0.0.1:22121, not a list`,
@@ -337,7 +337,7 @@ var badConfigs = []struct {
 			`x.yml:11: pool "beta": has no listen address (add listen: host:port)`,
 			`x.yml:11: pool "beta": has no servers (add servers: with host:port:weight entries, or groups: and sentinels:)`,
 			`x.yml:12: pool "beta": distribution "vnode" is not one of ketama, modula, random`,
-			`x.yml:13: pool "beta": unknown key "bogus" (the keys are listen, client_connections, hash, hash_tag, distribution, timeout, backlog, tcpkeepalive, preconnect, redis, redis_auth, redis_db, server_connections, auto_eject_hosts, server_retry_timeout, server_failure_limit, servers, sentinels, groups, sentinel_heartbeat, slowlog_slower_than, databases, split_transactions, script_no_keys, client_output_limit, blocking_connections, cross_server_blocking, max_reply_bytes)`,
+			`x.yml:13: pool "beta": unknown key "bogus" (the keys are listen, client_connections, hash, hash_tag, distribution, timeout, backlog, tcpkeepalive, preconnect, redis, redis_auth, redis_db, server_connections, auto_eject_hosts, server_retry_timeout, server_failure_limit, servers, sentinels, groups, sentinel_heartbeat, slowlog_slower_than, databases, split_transactions, script_no_keys, client_output_limit, client_pubsub_limit, blocking_connections, cross_server_blocking, max_reply_bytes)`,
 		}},
 }
 
@@ -487,7 +487,7 @@ func TestDefaults(t *testing.T) {
 		d.ClientConnections != 0 || d.ServerConnections != 1 || d.AutoEjectHosts ||
 		d.ServerRetryTimeout != 30*time.Second || d.ServerFailureLimit != 2 ||
 		d.SentinelHeartbeat != time.Second || d.Redis || d.Preconnect || d.TCPKeepalive ||
-		d.SlowlogSlowerThan >= 0 || d.ScriptNoKeys != ScriptNoKeysError || d.ClientOutputLimit != 64<<20 || d.MaxReplyBytes != 512<<20 {
+		d.SlowlogSlowerThan >= 0 || d.ScriptNoKeys != ScriptNoKeysError || d.ClientOutputLimit != 64<<20 || d.ClientPubSubLimit != 32<<20 || d.MaxReplyBytes != 512<<20 {
 		t.Errorf("DefaultPool() = %+v", d)
 	}
 }
@@ -521,6 +521,7 @@ var goodConfigs = []struct {
 		"  split_transactions: true\n" +
 		"  script_no_keys: placeholder\n" +
 		"  client_output_limit: 1048576\n" +
+		"  client_pubsub_limit: 65536\n" +
 		"  blocking_connections: 5\n" +
 		"  cross_server_blocking: false\n" +
 		"  max_reply_bytes: 1048576\n" +
@@ -533,13 +534,14 @@ var goodConfigs = []struct {
 				Timeout: 250 * time.Millisecond, Backlog: 0, TCPKeepalive: true, Preconnect: true,
 				Redis: true, RedisAuth: "123456", RedisDB: 3, ServerConnections: 4, AutoEjectHosts: true,
 				ServerRetryTimeout: 0, ServerFailureLimit: 0,
-				Servers:             []Server{{Address: Address{Network: "tcp", Host: "127.0.0.1", Port: 6379}, Weight: 10, Name: "one", Line: 27}},
+				Servers:             []Server{{Address: Address{Network: "tcp", Host: "127.0.0.1", Port: 6379}, Weight: 10, Name: "one", Line: 28}},
 				SentinelHeartbeat:   time.Second,
 				SlowlogSlowerThan:   10 * time.Millisecond,
 				Databases:           32,
 				SplitTransactions:   true,
 				ScriptNoKeys:        ScriptNoKeysPlaceholder,
 				ClientOutputLimit:   1 << 20,
+				ClientPubSubLimit:   64 << 10,
 				BlockingConnections: 5,
 				MaxReplyBytes:       1 << 20,
 			}
@@ -635,6 +637,12 @@ var goodConfigs = []struct {
 				t.Errorf("client_output_limit %v", p.ClientOutputLimit)
 			}
 		}},
+	{"client_pubsub_limit 0 is no limit", pool + "  client_pubsub_limit: 0\n" + servers,
+		func(t *testing.T, p *Pool) {
+			if p.ClientPubSubLimit != 0 {
+				t.Errorf("client_pubsub_limit %v", p.ClientPubSubLimit)
+			}
+		}},
 	{"numeric pool name, as twemproxy allows", "1:\n  listen: 127.0.0.1:22121\n" + servers,
 		func(t *testing.T, p *Pool) {
 			if p.Name != "1" {
@@ -711,7 +719,7 @@ func TestKeys(t *testing.T) {
 		"server_failure_limit": "1", "servers": "\n   - 127.0.0.1:6379:1",
 		"sentinels": "\n   - 127.0.0.1:26379", "groups": "\n   - g", "sentinel_heartbeat": "10",
 		"slowlog_slower_than": "1000", "databases": "32", "split_transactions": "true", "script_no_keys": "placeholder", "client_output_limit": "1048576",
-		"max_reply_bytes": "2097152", "blocking_connections": "8", "cross_server_blocking": "false",
+		"client_pubsub_limit": "4096", "max_reply_bytes": "2097152", "blocking_connections": "8", "cross_server_blocking": "false",
 	}
 	keys := Keys()
 	seen := make(map[string]bool)

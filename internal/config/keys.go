@@ -51,8 +51,8 @@ type key struct {
 // keyTable lists the keys twemproxy 0.5.0 reads (conf_commands in
 // nc_conf.c) plus twemproxy-163's sentinels, groups and sentinel_heartbeat,
 // and shardproxy's slowlog_slower_than, split_transactions, script_no_keys,
-// client_output_limit, blocking_connections, cross_server_blocking and
-// max_reply_bytes.
+// client_output_limit, client_pubsub_limit, blocking_connections,
+// cross_server_blocking and max_reply_bytes.
 // It is built per call rather than kept in a package variable so that
 // nothing can modify it.
 func keyTable() []key {
@@ -127,6 +127,9 @@ func keyTable() []key {
 		bytesKey("client_output_limit", "67108864 (64 MiB)",
 			"Bytes of replies a client may leave unread, and of its requests the proxy may hold unanswered, before the proxy stops reading from that client until they drain; the client is slowed down, not disconnected. 0 means no limit (as Redis's client-output-buffer-limit for normal clients).",
 			0, func(p *Pool) *int { return &p.ClientOutputLimit }),
+		bytesKey("client_pubsub_limit", "33554432 (32 MiB)",
+			"Redis pools: bytes of published messages a subscriber may leave unread before the proxy disconnects it (counted in the pool's pubsub_dropped), so a slow subscriber cannot make the proxy buffer without bound; the other subscribers are not affected. 0 means no limit. Redis's client-output-buffer-limit pubsub hard limit is 32 MiB.",
+			0, func(p *Pool) *int { return &p.ClientPubSubLimit }),
 		numberKey("blocking_connections", "64",
 			"Redis pools: the most connections the proxy opens to each server for clients blocked in BLPOP, BRPOP, BLMOVE, BZPOPMIN, XREAD BLOCK and the like (each blocked client holds one per server it waits on). A blocking command that would need one more is refused at once with an error naming this key.",
 			1, func(p *Pool) *int { return &p.BlockingConnections }),

@@ -46,6 +46,7 @@ type Pool struct {
 	bgStopped  bool
 	background sync.WaitGroup
 	watcher    *sentinel.Watcher // Sentinel pools; set by startAccepting
+	pubsub     *pubsubHub        // Redis pools: the subscriptions (pubsub_conn.go)
 
 	refusals  refusalLog // clients refused for want of descriptors, logged at a rate limit
 	overLimit refusalLog // clients refused over client_connections, likewise
@@ -88,6 +89,7 @@ func newPool(cfg *config.Pool, opts Options, reserve *fdReserve) (*Pool, error) 
 	size := opts.BufSize
 	p.bufs.New = func() any { b := make([]byte, size); return &b }
 	if cfg.Redis {
+		p.pubsub = newPubsubHub(p)
 		p.proto = newRedisProtocol(p)
 	} else {
 		p.proto = newMemcacheProtocol(p)
@@ -141,6 +143,7 @@ type poolStats struct {
 	serverEjects  atomic.Uint64 // servers ejected from the ring
 	forwardErrors atomic.Uint64 // requests answered with an error because no server could take them
 	fragments     atomic.Uint64 // fragments made by splitting multi-key requests
+	pubsubDropped atomic.Uint64 // subscribers disconnected at client_pubsub_limit
 	// noreplyErrors counts Memcached requests sent with noreply that
 	// failed unseen by the client: an error reply from the server, or a
 	// connection failure, refusal or timeout.
@@ -528,5 +531,8 @@ func (p *Pool) closeServers() {
 	for _, srv := range p.servers {
 		srv.eachConn((*backendConn).close)
 		srv.blk.close()
+	}
+	if p.pubsub != nil {
+		p.pubsub.releaseAll() // no (P|S)SUBSCRIBE waits for a server any more
 	}
 }

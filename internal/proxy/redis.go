@@ -138,6 +138,10 @@ func (rp *redisProtocol) dispatch(s *session, args [][]byte) {
 			rp.queueTx(s, r, args, cmd, err)
 			return
 		}
+		if s.sub != nil && errors.Is(err, rediscmd.ErrUnsupported) && s.inSubscribeMode() {
+			refuseSubscribed(s, r, cmd) // Redis knows the command, and refuses it in this context
+			return
+		}
 		rp.refuse(s, r, args, err)
 		return
 	}
@@ -156,6 +160,10 @@ func (rp *redisProtocol) dispatch(s *session, args [][]byte) {
 		rp.queueTx(s, r, args, cmd, nil)
 		return
 	}
+	if s.sub != nil && !allowedSubscribed(cmd) && s.inSubscribeMode() {
+		refuseSubscribed(s, r, cmd)
+		return
+	}
 	switch cmd.Kind {
 	case rediscmd.Local:
 		rp.local(s, r, cmd, args)
@@ -169,6 +177,8 @@ func (rp *redisProtocol) dispatch(s *session, args [][]byte) {
 		rp.broadcast(s, r, cmd, args)
 	case rediscmd.Block:
 		rp.blocking(s, r, cmd, args)
+	case rediscmd.PubSub:
+		rp.pubsub(s, r, cmd, args) // redis_pubsub.go
 	}
 }
 
@@ -217,6 +227,10 @@ func (rp *redisProtocol) local(s *session, r *request, cmd *rediscmd.Command, ar
 	}
 	switch cmd.Name {
 	case "ping":
+		if s.inSubscribeMode() {
+			pingSubscribed(s, r, args)
+			return
+		}
 		if len(args) > 1 {
 			s.reply(r, resp.AppendBulk(r.reply[:0], args[1]))
 			return

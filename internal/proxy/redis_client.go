@@ -55,6 +55,9 @@ type clientState struct {
 	txCount atomic.Int32 // commands queued in MULTI plus one; 0 outside MULTI
 	killed  atomic.Bool  // CLIENT KILL closed the connection
 	db      atomic.Int32 // the selected database, stored at SELECT and RESET
+	// The client's channels, patterns and shard channels, stored when
+	// they change (redis_pubsub.go).
+	subCount [3]atomic.Int32
 
 	mu      sync.Mutex // guards the fields below: written by the reader, read by CLIENT LIST
 	name    string
@@ -62,6 +65,13 @@ type clientState struct {
 	libVer  string
 	noEvict bool
 	noTouch bool
+}
+
+// subs publishes the client's subscription counts for CLIENT LIST.
+func (c *clientState) subs(st *subState) {
+	for kind := range st.set {
+		c.subCount[kind].Store(int32(len(st.set[kind])))
+	}
 }
 
 // errKilled ends a session closed by another client's CLIENT KILL.
@@ -298,6 +308,7 @@ func (rp *redisProtocol) resetClient(s *session, r *request) {
 	c.name, c.noEvict, c.noTouch = "", false, false
 	c.mu.Unlock()
 	s.inTx = false
+	s.leavePubSub() // RESET leaves subscribe mode, without confirmations
 	if s.watching {
 		// The watch stays on the server: the connection is closed when
 		// it has answered, not reused.
@@ -339,14 +350,25 @@ func (p *Pool) sessionsByID() []*session {
 }
 
 // clientType is a client's type for CLIENT LIST and KILL's TYPE filters:
-// every client of the proxy is a normal client.
+// a client of the proxy is a pubsub client while it has a subscription (as
+// Redis's getClientType says), else a normal one.
 type clientType int8
 
 const (
 	typeAny    clientType = iota
-	typeNormal            // every client of the proxy
-	typeOther             // master, replica, pubsub: none
+	typeNormal            // a client without subscriptions
+	typePubSub            // a client with subscriptions
+	typeOther             // master, replica: none
 )
+
+// typeOf returns t's type as CLIENT LIST shows it now.
+func typeOf(t *session) clientType {
+	c := &t.client
+	if c.subCount[subChannel].Load()+c.subCount[subPattern].Load()+c.subCount[subShard].Load() > 0 {
+		return typePubSub
+	}
+	return typeNormal
+}
 
 // parseClientType reads a TYPE filter's value as Redis's
 // getClientTypeByName does.
@@ -354,7 +376,9 @@ func parseClientType(b []byte) (clientType, bool) {
 	switch {
 	case rediscmd.EqualFold(b, "normal"):
 		return typeNormal, true
-	case rediscmd.EqualFold(b, "slave"), rediscmd.EqualFold(b, "replica"), rediscmd.EqualFold(b, "pubsub"), rediscmd.EqualFold(b, "master"):
+	case rediscmd.EqualFold(b, "pubsub"):
+		return typePubSub, true
+	case rediscmd.EqualFold(b, "slave"), rediscmd.EqualFold(b, "replica"), rediscmd.EqualFold(b, "master"):
 		return typeOther, true
 	}
 	return typeAny, false
@@ -377,8 +401,8 @@ func (rp *redisProtocol) clientList(s *session, r *request, args [][]byte) {
 			s.replyError(r, "Unknown client type '"+printable(args[3])+"'")
 			return
 		}
-		if ty == typeNormal {
-			for _, t := range p.sessionsByID() {
+		for _, t := range p.sessionsByID() {
+			if typeOf(t) == ty {
 				text = p.appendClientLine(text, t, s, now)
 			}
 		}
@@ -496,7 +520,7 @@ func (rp *redisProtocol) clientKill(s *session, r *request, args [][]byte) {
 }
 
 func (f *killFilter) match(t *session) bool {
-	if f.id != 0 && t.id != f.id || f.ty == typeOther {
+	if f.id != 0 && t.id != f.id || f.ty != typeAny && f.ty != typeOf(t) {
 		return false
 	}
 	if f.hasAddr || f.hasLad {
@@ -560,8 +584,12 @@ func (p *Pool) appendClientLine(dst []byte, t, self *session, now int64) []byte 
 	if cmd != nil {
 		cmdName = cmd.Name
 	}
-	var flags [4]byte
+	var flags [5]byte
 	fl := flags[:0]
+	sub, psub, ssub := c.subCount[subChannel].Load(), c.subCount[subPattern].Load(), c.subCount[subShard].Load()
+	if sub+psub+ssub > 0 {
+		fl = append(fl, 'P')
+	}
 	if tx > 0 {
 		fl = append(fl, 'x')
 	}
@@ -580,9 +608,9 @@ func (p *Pool) appendClientLine(dst []byte, t, self *session, now int64) []byte 
 	if len(fl) == 0 {
 		fl = append(fl, 'N')
 	}
-	return fmt.Appendf(dst, "id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=%d flags=%s db=%d sub=0 psub=0 ssub=0 "+
+	return fmt.Appendf(dst, "id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=%d flags=%s db=%d sub=%d psub=%d ssub=%d "+
 		"multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r "+
 		"cmd=%s user=default redir=-1 resp=2 lib-name=%s lib-ver=%s\n",
 		t.id, addr, laddr, t.fd(), name, max(0, (now-c.created)/1e9), max(0, (now-active)/1e9), fl, c.db.Load(),
-		int(tx)-1, cmdName, libName, libVer)
+		sub, psub, ssub, int(tx)-1, cmdName, libName, libVer)
 }

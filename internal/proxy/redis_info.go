@@ -322,6 +322,7 @@ func (rp *redisProtocol) infoText(dst []byte, secs infoSections) ([]byte, int) {
 		line("server_ejects", p.stats.serverEjects.Load())
 		line("forward_error", p.stats.forwardErrors.Load())
 		line("fragments", p.stats.fragments.Load())
+		line("pubsub_dropped", p.stats.pubsubDropped.Load())
 		for i, srv := range p.servers {
 			addr := "unknown"
 			if a := srv.addr.Load(); a != nil {

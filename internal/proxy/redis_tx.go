@@ -143,6 +143,11 @@ func (rp *redisProtocol) queueTx(s *session, r *request, args [][]byte, cmd *red
 	if err == nil && cmd.Kind == rediscmd.Unsupported {
 		err = cmd.Err()
 	}
+	if err == nil && cmd.Kind == rediscmd.PubSub {
+		// Redis queues them; a transaction runs on one server, and the
+		// proxy's subscriptions and channel placement are outside it.
+		err = errors.New("ERR '" + cmd.Name + "' inside MULTI is not supported through the proxy: pub/sub is served by the proxy's subscriber connections, outside any transaction")
+	}
 	if err == nil && cmd.Kind == rediscmd.Broadcast {
 		// SCRIPT LOAD, FUNCTION LOAD, …: every server must get them, and a
 		// transaction runs on one.

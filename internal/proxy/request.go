@@ -41,6 +41,7 @@ type request struct {
 
 	// Guarded by sess.mu.
 	done    bool
+	push    bool       // published messages for a subscriber (redis_pubsub.go), no request of the client
 	pending int        // fragments not yet answered (parents only)
 	frags   []*request // the fragments, in creation order (parents only)
 	// keyFrag[i] and keyPos[i] say which fragment holds the i-th key of the
@@ -82,7 +83,7 @@ func (r *request) reset() {
 		rt.cmd = rt.cmd[:0]
 	}
 	r.size, r.body = 0, nil
-	r.done = false
+	r.done, r.push = false, false
 	r.pending = 0
 	r.frags = r.frags[:0]
 	r.keyFrag = r.keyFrag[:0]
@@ -133,6 +134,14 @@ func (q *reqQueue) peek() *request {
 		return nil
 	}
 	return q.buf[q.head]
+}
+
+// last returns the request queued last, or nil.
+func (q *reqQueue) last() *request {
+	if q.n == 0 {
+		return nil
+	}
+	return q.buf[(q.head+q.n-1)%len(q.buf)]
 }
 
 func (q *reqQueue) pop() *request {

@@ -63,6 +63,9 @@ func (p *Pool) setMaster(group, addr, reason, via string) {
 		srv.stats.failovers.Add(1)
 		srv.eachConn(func(b *backendConn) { b.closeWith(errSwitched) })
 		srv.blk.reset(errSwitched)
+		if p.pubsub != nil {
+			p.pubsub.switched(srv) // subscriptions move to the new master
+		}
 		p.logger.Debug("connections to the old master closed", "server", group, "from", old.String(), "to", addr,
 			"reason", reason, "sentinel", via)
 	}

@@ -49,6 +49,8 @@ type session struct {
 	pinned   *backendConn
 	watching bool
 	pinClean bool
+	sub      *subState // the client's subscriptions (redis_pubsub.go); nil until its first
+
 	tx       *txState          // the transaction being queued; kept for reuse
 	parsed   *resp.Request     // the request being parsed (Redis pools)
 	mc       *memcache.Request // the request being parsed (Memcached pools)
@@ -99,6 +101,7 @@ type session struct {
 	// blocked is true, the reader dispatches nothing more.
 	block   *blockOp
 	blocked atomic.Bool
+	slow     atomic.Bool // disconnected at client_pubsub_limit (redis_pubsub.go)
 }
 
 func newSession(p *Pool, conn net.Conn, id uint64) (*session, error) {
@@ -129,8 +132,14 @@ func (s *session) serve() error {
 	// is stopping, and drain cancelled it first): nothing it pops may be
 	// kept for it.
 	s.cancelBlock(cancelGone)
+	if s.sub != nil {
+		s.leavePubSub() // no more messages for it; its confirmations still come
+	}
 	if s.client.killed.Load() {
 		err = errKilled
+	}
+	if s.slow.Load() {
+		err = errPubSubLimit
 	}
 	s.mu.Lock()
 	s.closing = true

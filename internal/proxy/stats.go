@@ -45,6 +45,7 @@ func (p *Pool) collect() stats.PoolSnapshot {
 		ps.Extra = append(ps.Extra,
 			stats.Field{Name: "blocked_clients", Value: p.stats.blocked.Load()},
 			stats.Field{Name: "pushed_back", Value: int64(p.stats.pushedBack.Load())})
+		ps.Extra = append(ps.Extra, stats.Field{Name: "pubsub_dropped", Value: int64(p.stats.pubsubDropped.Load())})
 	}
 	var families *[rediscmd.NumFamilies]stats.Histogram
 	if p.cfg.Redis && p.timing {

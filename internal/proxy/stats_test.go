@@ -139,8 +139,8 @@ func TestStatsMatchNutcracker(t *testing.T) {
 	if a, b := keysOf(ncPool), keysOf(spPool); fmt.Sprint(a) != fmt.Sprint(slices.DeleteFunc(b, func(k string) bool { return slices.Contains(additions, k) })) {
 		t.Errorf("pool keys: nutcracker %v, shardproxy %v (additions %v)", a, b, additions)
 	}
-	if fmt.Sprint(additions) != "[client_refused blocked_clients pushed_back]" || spPool["client_refused"] != 0.0 {
-		t.Errorf("additions to a Redis pool: %v, client_refused %v; want client_refused, blocked_clients, pushed_back, client_refused 0", additions, spPool["client_refused"])
+	if fmt.Sprint(additions) != "[client_refused blocked_clients pushed_back pubsub_dropped]" || spPool["client_refused"] != 0.0 || spPool["pubsub_dropped"] != 0.0 {
+		t.Errorf("additions to a Redis pool: %v, client_refused %v, pubsub_dropped %v; want client_refused, blocked_clients, pushed_back, pubsub_dropped, client_refused and pubsub_dropped 0", additions, spPool["client_refused"], spPool["pubsub_dropped"])
 	}
 	for _, k := range []string{"client_eof", "client_err", "client_connections", "server_ejects", "forward_error", "fragments"} {
 		if ncPool[k] != spPool[k] {

@@ -267,7 +267,7 @@ func TestKeysMatchCommandGetKeys(t *testing.T) {
 			// XREAD BLOCK: refused before its keys matter.
 		case err != nil && isErr:
 			// Both reject the request.
-		case isErr && c.Reason == ReasonPubSub:
+		case isErr && c.Kind == PubSub:
 			// Shard channels have key positions but are not keys.
 		case err != nil:
 			// COMMAND GETKEYS does not validate everything: the command

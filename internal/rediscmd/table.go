@@ -158,8 +158,6 @@ const (
 	// ReasonKeyspace: KEYS, SCAN, RANDOMKEY, DBSIZE, FLUSHDB, FLUSHALL act
 	// on the whole keyspace, which is spread over every server.
 	ReasonKeyspace
-	// ReasonPubSub: (P|S)SUBSCRIBE, PUBLISH, PUBSUB …
-	ReasonPubSub
 	// ReasonDatabase: MOVE and SWAPDB move keys between the databases of
 	// one server.
 	ReasonDatabase
@@ -183,7 +181,6 @@ const (
 var reasonTexts = [...]string{
 	NoReason:          "",
 	ReasonKeyspace:    "it acts on the keys of every server, which the proxy does not gather yet",
-	ReasonPubSub:      "pub/sub is not supported through the proxy yet",
 	ReasonDatabase:    "it moves keys between the databases of one server, which the proxy does not do",
 	ReasonConnection:  "server connections are shared by many clients, so their state cannot be changed through the proxy",
 	ReasonAdmin:       "server administration is not supported through the proxy; connect to the server directly",

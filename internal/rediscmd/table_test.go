@@ -126,7 +126,7 @@ func TestCounts(t *testing.T) {
 	if twemproxy != 136 {
 		t.Errorf("%d commands served by twemproxy, want 136", twemproxy)
 	}
-	want := map[Kind]int{Unsupported: 54, SingleKey: 171, MultiKey: 6, Local: 28, Keyless: 18, Broadcast: 9, Block: 8}
+	want := map[Kind]int{Unsupported: 45, SingleKey: 171, MultiKey: 6, Local: 28, Keyless: 18, Broadcast: 9, Block: 8, PubSub: 9}
 	for k, n := range want {
 		if byKind[k] != n {
 			t.Errorf("%v: %d commands, want %d", k, byKind[k], n)
@@ -142,7 +142,7 @@ func TestKindMergeReasonStrings(t *testing.T) {
 		{Broadcast.String(), "broadcast"},
 		{MergeAnyOK.String(), "any-ok"},
 		{Merge(7).String(), "merge(7)"},
-		{ReasonPubSub.String(), "pub/sub is not supported through the proxy yet"},
+		{ReasonKeyspace.String(), "it acts on the keys of every server, which the proxy does not gather yet"},
 		{Reason(99).String(), "reason(99)"},
 	} {
 		if tc.got != tc.want {

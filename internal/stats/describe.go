@@ -68,6 +68,7 @@ func PoolAdditions() []Description {
 		{"client_refused", "# clients refused at accept (client_connections reached, out of file descriptors)", Counter},
 		{"blocked_clients", "# clients blocked in BLPOP, BRPOP, XREAD BLOCK, … now (Redis pools)", Gauge},
 		{"pushed_back", "# elements a cross-server blocking pop took and put back (another server answered first, or the client left)", Counter},
+		{"pubsub_dropped", "# subscribers disconnected for leaving client_pubsub_limit bytes of messages unread", Counter},
 	}
 }
 
