@@ -306,7 +306,9 @@ func blockingCalls(t *testing.T, cmd string, servers ...*testutil.Server) int64 
 
 // checkJobQueue runs q with a lone redis-server, where every job must run
 // exactly once and the workers must have blocked with cmd, then through
-// pool p of servers, which must give the same outcome.
+// pool p of servers, which must give the same outcome and leave nothing
+// blocked, in the proxy or on a server; nor must new workers killed
+// while they wait for a job.
 func checkJobQueue(t *testing.T, q jobQueue, cmd string, lone *testutil.Server, p *Pool, servers []*testutil.Server) {
 	t.Helper()
 	q.onServers(t, p)
@@ -331,9 +333,13 @@ func checkJobQueue(t *testing.T, q jobQueue, cmd string, lone *testutil.Server, 
 
 	got := runJobQueue(t, p.Addr().String(), q)
 	sameJSON(t, "the jobs run", got, want)
+	// A blocking pop over several servers that got elements on more than
+	// one pushes the extra ones back.
+	t.Logf("through the proxy the servers ran %s %d times; the proxy pushed back %d elements",
+		strings.ToUpper(cmd), blockingCalls(t, cmd, servers...), p.stats.pushedBack.Load())
 	// The workers are gone: no client is blocked in the proxy, and no
 	// connection of the proxy is left blocked on a server.
-	waitUntil(t, time.Now().Add(3*time.Second), "nothing blocked once the workers are gone", func() (bool, error) {
+	unblocked := func() (bool, error) {
 		var where []string
 		if n := p.stats.blocked.Load(); n != 0 {
 			where = append(where, fmt.Sprintf("the pool's blocked_clients %d", n))
@@ -344,11 +350,24 @@ func checkJobQueue(t *testing.T, q jobQueue, cmd string, lone *testutil.Server, 
 			}
 		}
 		return len(where) == 0, errors.New(strings.Join(where, ", "))
+	}
+	waitUntil(t, time.Now().Add(3*time.Second), "nothing blocked once the workers stopped", unblocked)
+
+	// Workers killed (SIGKILL) while they wait for a job leave nothing
+	// blocked either: the proxy cancels their blocking pops.
+	workers := q.start(t, p.Addr().String())
+	waitUntil(t, time.Now().Add(10*time.Second), "new workers blocked in the proxy", func() (bool, error) {
+		for _, w := range workers {
+			if !w.Running() {
+				return false, errExited
+			}
+		}
+		return p.stats.blocked.Load() >= int64(len(workers)), nil
 	})
-	// A blocking pop over several servers that got elements on more than
-	// one pushes the extra ones back.
-	t.Logf("through the proxy the servers ran %s %d times; the proxy pushed back %d elements",
-		strings.ToUpper(cmd), blockingCalls(t, cmd, servers...), p.stats.pushedBack.Load())
+	for _, w := range workers {
+		w.Kill()
+	}
+	waitUntil(t, time.Now().Add(3*time.Second), "nothing blocked once the workers were killed", unblocked)
 }
 
 // workerPools starts a lone redis-server, and three servers behind the
