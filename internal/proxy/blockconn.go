@@ -241,13 +241,6 @@ func (bp *blockPool) put(c *blockConn, clean bool) {
 	c.conn.Close()
 }
 
-// inUse returns how many connections are open and not idle.
-func (bp *blockPool) inUse() int {
-	bp.mu.Lock()
-	defer bp.mu.Unlock()
-	return len(bp.open) - len(bp.idle)
-}
-
 // unblock sends CLIENT UNBLOCK id mode on the control connection and
 // reports whether the server unblocked that connection (false: it was not
 // blocked — not yet, or no longer).

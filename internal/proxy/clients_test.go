@@ -459,9 +459,7 @@ func TestSidekiqPush(t *testing.T) {
 // split_transactions: it passes its boot checks (INFO redis_version), and
 // its heartbeat (two MULTI/EXEC over the processes set, the process hash
 // and the stat counters) registers the process, which SIGTERM removes.
-//
-// Its fetch, BRPOP, is refused through the proxy until blocking commands
-// are served: the test logs those errors without judging them.
+// Its workers at work are TestSidekiqWorker's.
 func TestSidekiqBoot(t *testing.T) {
 	testutil.Library(t, "ruby:sidekiq")
 	lone := testutil.StartRedis(t)

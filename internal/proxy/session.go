@@ -101,7 +101,7 @@ type session struct {
 	// blocked is true, the reader dispatches nothing more.
 	block   *blockOp
 	blocked atomic.Bool
-	slow     atomic.Bool // disconnected at client_pubsub_limit (redis_pubsub.go)
+	slow    atomic.Bool // disconnected at client_pubsub_limit (redis_pubsub.go)
 }
 
 func newSession(p *Pool, conn net.Conn, id uint64) (*session, error) {

@@ -429,13 +429,10 @@ func TestSidekiqWorker(t *testing.T) {
 // that Queue.enqueue puts in the three queues, whose lists are on three
 // servers. Each job runs once and is recorded finished, as with a lone
 // redis-server, and SIGTERM stops the workers, which unregister
-// themselves.
-//
-// Through the proxy the jobs run once each, but RQ records nearly all of
-// them failed: its worker records a success in one MULTI/EXEC under WATCH
-// rq:job:ID:dependents (handle_job_success), over keys on several
-// servers, which the proxy refuses (split_transactions does not apply
-// under WATCH).
+// themselves. Through the proxy too: its worker records a success in one
+// MULTI/EXEC under WATCH rq:job:ID:dependents (handle_job_success), over
+// keys on several servers, which the split pool runs as a split
+// transaction guarded by the watch (execWatchedSplit).
 func TestRQWorker(t *testing.T) {
 	py := testutil.Library(t, "python3:rq")
 	dir := filepath.Dir(clientScript(t, "rqjobs.py"))
