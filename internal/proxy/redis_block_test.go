@@ -429,14 +429,18 @@ func TestCrossServerBlockingOff(t *testing.T) {
 // TestWaitReplicas: WAIT through the proxy counts the replicas that have
 // the client's writes on every server: the least of the servers' counts.
 func TestWaitReplicas(t *testing.T) {
-	masters := startRedises(t, 2)
+	masters := startRedises(t, 2, "repl-diskless-sync-delay 0") // not Redis's 5 s wait for more replicas
 	// The first master has a replica; the second one, none yet.
 	replica := testutil.StartRedis(t, "replicaof "+strings.Replace(masters[0].Addr, ":", " ", 1))
-	_, addr := redisPool(t, "", masters...)
+	px, addr := redisPool(t, "", masters...)
 	cl := dialRaw(t, addr)
 	waitSynced(t, replica)
-	for i := range 20 {
-		cl.roundTrip(cmd("SET", fmt.Sprintf("w%d", i), "v"))
+	// A key on each server (keys like w0…w19 may all land on one).
+	keys := tagsOnServers(t, px.Pools()[0], 2)
+	for _, k := range keys {
+		if got := cl.roundTrip(cmd("SET", k, "v")); got != "+OK\r\n" {
+			t.Fatalf("SET: %q", got)
+		}
 	}
 	if got := cl.roundTrip(cmd("WAIT", "0", "0")); got != ":0\r\n" {
 		t.Errorf("WAIT 0 0: %q", got)
@@ -451,15 +455,21 @@ func TestWaitReplicas(t *testing.T) {
 	// Now the second master gets a replica too: every write reaches one.
 	replica2 := testutil.StartRedis(t, "replicaof "+strings.Replace(masters[1].Addr, ":", " ", 1))
 	waitSynced(t, replica2)
-	cl.send(cmd("SET", "w-last", "v") + cmd("WAIT", "1", "2000"))
+	cl.send(cmd("SET", keys[1], "w") + cmd("WAIT", "1", "2000"))
 	if got := cl.readReply(); got != "+OK\r\n" {
 		t.Fatalf("SET: %q", got)
 	}
 	if got := cl.readReply(); got != ":1\r\n" {
 		t.Errorf("WAIT 1 2000 with a replica behind each server: %q, want :1", got)
 	}
-	if v, err := testutil.RedisDo(replica.Addr, "", "DBSIZE"); err != nil || v.(int64) == 0 {
-		t.Errorf("replica DBSIZE %v %v", v, err)
+	// WAIT said both replicas have every write.
+	replicaOf := map[string]*testutil.Server{masters[0].Addr: replica, masters[1].Addr: replica2}
+	for i, k := range keys {
+		want := []string{"v", "w"}[i]
+		r := replicaOf[backendOf(px, k)]
+		if v, err := testutil.RedisDo(r.Addr, "", "GET", k); err != nil || v != want {
+			t.Errorf("replica %s: GET %s = %v %v, want %s", r.Addr, k, v, err, want)
+		}
 	}
 	if got := cl.roundTrip(cmd("WAIT", "x", "0")); got != "-ERR value is not an integer or out of range\r\n" {
 		t.Errorf("WAIT x 0: %q", got)
