@@ -300,11 +300,20 @@ func TestBlockingClientGone(t *testing.T) {
 	defer rc.Close()
 	ctx := context.Background()
 	for _, keys := range [][]string{{tags[0] + "g"}, {tags[0] + "g", tags[1] + "g", tags[2] + "g"}} {
-		cl := dialRaw(t, addr)
-		cl.send(cmd(append(append([]string{"BLPOP"}, keys...), "0")...))
-		waitBlocked(t, len(keys), servers...)
-		cl.conn.Close()
-		waitBlocked(t, 0, servers...)
+		for _, kill := range []bool{false, true} {
+			cl := dialRaw(t, addr)
+			id := strings.TrimSpace(strings.TrimPrefix(cl.roundTrip(cmd("CLIENT", "ID")), ":"))
+			cl.send(cmd(append(append([]string{"BLPOP"}, keys...), "0")...))
+			waitBlocked(t, len(keys), servers...)
+			if kill {
+				if err := rc.ClientKillByFilter(ctx, "ID", id).Err(); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				cl.conn.Close()
+			}
+			waitBlocked(t, 0, servers...)
+		}
 		if err := rc.RPush(ctx, keys[len(keys)-1], "kept").Err(); err != nil {
 			t.Fatal(err)
 		}
@@ -321,45 +330,57 @@ func TestBlockingLimit(t *testing.T) {
 	servers := startRedises(t, 1)
 	_, addr := redisPool(t, "  blocking_connections: 50\n", servers...)
 	const clients = 200
-	var conns []*rawClient
-	for range clients {
-		cl := dialRaw(t, addr)
-		conns = append(conns, cl)
-		cl.send(cmd("BLPOP", "lim", "0"))
+	ctx := context.Background()
+	// 200 go-redis clients BLPOP an empty list at once: 50 block, the
+	// others are refused at once with the documented error.
+	type outcome struct {
+		v   []string
+		err error
+		at  time.Duration
 	}
-	// The refused ones answer at once; the 50 others block.
-	replies := make(chan string, clients)
-	for _, cl := range conns {
+	outcomes := make(chan outcome, clients)
+	start := time.Now()
+	for range clients {
 		go func() {
-			_ = cl.conn.SetReadDeadline(time.Now().Add(time.Second))
-			line, err := cl.r.ReadString('\n')
-			if err != nil {
-				line = "blocked"
-			}
-			replies <- line
+			rc := redis.NewClient(&redis.Options{Addr: addr})
+			defer rc.Close()
+			v, err := rc.BLPop(ctx, 0, "lim").Result()
+			outcomes <- outcome{v, err, time.Since(start)}
 		}()
 	}
-	refused, blocked := 0, 0
-	for range clients {
-		switch line := <-replies; {
-		case strings.Contains(line, "blocking_connections (50)"):
-			refused++
-		case line == "blocked":
-			blocked++
-		default:
-			t.Errorf("unexpected reply %q", line)
+	refused := 0
+	for range clients - 50 {
+		o := <-outcomes
+		if o.err == nil || !strings.Contains(o.err.Error(), "has blocking_connections (50) clients blocked already") {
+			t.Fatalf("BLPOP over the limit: %v %v, want the limit's error", o.v, o.err)
 		}
-	}
-	if refused != clients-50 || blocked != 50 {
-		t.Errorf("%d refused and %d blocked, want %d and 50", refused, blocked, clients-50)
+		if o.at > 5*time.Second {
+			t.Errorf("a refusal came after %v", o.at)
+		}
+		refused++
 	}
 	waitBlocked(t, 50, servers...)
+	select {
+	case o := <-outcomes:
+		t.Fatalf("a 51st BLPOP ended: %v %v", o.v, o.err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	// The 50 blocked get one element each.
 	rc := redis.NewClient(&redis.Options{Addr: addr})
 	defer rc.Close()
 	for i := range 50 {
-		rc.RPush(context.Background(), "lim", i)
+		rc.RPush(ctx, "lim", i)
+	}
+	got := map[string]bool{}
+	for range 50 {
+		o := <-outcomes
+		if o.err != nil || len(o.v) != 2 || got[o.v[1]] {
+			t.Fatalf("blocked BLPOP: %v %v", o.v, o.err)
+		}
+		got[o.v[1]] = true
 	}
 	waitBlocked(t, 0, servers...)
+	t.Logf("%d refused at once, 50 blocked then served", refused)
 }
 
 // TestBlockingServerFails: a server that dies under a blocked client
