@@ -510,3 +510,32 @@ func waitSynced(t *testing.T, replica *testutil.Server) {
 		t.Fatalf("replica %s did not sync", replica.Addr)
 	}
 }
+
+// TestBlockingShutdown: a graceful shutdown does not wait for blocked
+// clients: their blocks are cancelled on the servers, each gets one error,
+// and nothing is left blocked or popped.
+func TestBlockingShutdown(t *testing.T) {
+	servers := startRedises(t, 2)
+	px, addr := redisPool(t, "  hash_tag: \"{}\"\n", servers...)
+	tags := tagsOnServers(t, px.Pools()[0], 2)
+	one, both := dialRaw(t, addr), dialRaw(t, addr)
+	one.send(cmd("BLPOP", tags[0]+"s", "0"))
+	both.send(cmd("BRPOP", tags[0]+"s", tags[1]+"s", "0"))
+	waitBlocked(t, 3, servers...)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := px.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("Shutdown with blocked clients took %v", took)
+	}
+	for _, cl := range []*rawClient{one, both} {
+		if got := cl.readReply(); got != "-ERR the proxy is shutting down: blocking command cancelled\r\n" {
+			t.Errorf("blocked client at shutdown: %q", got)
+		}
+		cl.expectClosed()
+	}
+	waitBlocked(t, 0, servers...)
+}
