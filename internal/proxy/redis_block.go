@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -80,9 +79,8 @@ type blockOp struct {
 	margin  time.Duration
 	waitAll bool // WAIT: every live server (executeWait)
 
-	cancel   chan struct{} // closed when the block is cancelled
-	why      atomic.Int32
-	stopOnce sync.Once
+	cancel chan struct{} // closed by the one stop that cancels the block
+	why    atomic.Int32
 }
 
 // stop cancels the block for why, unless it was cancelled already; it
@@ -91,7 +89,7 @@ func (op *blockOp) stop(why int32) bool {
 	if !op.why.CompareAndSwap(notCancelled, why) {
 		return false
 	}
-	op.stopOnce.Do(func() { close(op.cancel) })
+	close(op.cancel)
 	return true
 }
 
