@@ -70,6 +70,17 @@ func (s *server) isEjected() bool {
 	return s.ejected
 }
 
+// liveServers appends the pool's servers in the ring (not ejected), in the
+// pool's order, to dst: where a command that must reach every server goes.
+func (p *Pool) liveServers(dst []*server) []*server {
+	for _, srv := range p.servers {
+		if !srv.isEjected() {
+			dst = append(dst, srv)
+		}
+	}
+	return dst
+}
+
 // probeLoop probes an ejected server every server_retry_timeout until it
 // answers, then puts it back in the ring. It ends early when the pool shuts
 // down.

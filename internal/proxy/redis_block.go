@@ -470,11 +470,7 @@ func (rp *redisProtocol) waitReplicas(s *session, r *request, cmd *rediscmd.Comm
 		return
 	}
 	op := rp.newBlockOp(s, r, cmd, args, timeout)
-	for _, srv := range rp.pool.servers {
-		if !srv.isEjected() {
-			op.srvs = append(op.srvs, srv)
-		}
-	}
+	op.srvs = rp.pool.liveServers(nil)
 	if len(op.srvs) == 0 {
 		s.noServer(r)
 		return

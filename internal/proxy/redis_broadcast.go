@@ -15,12 +15,7 @@ import (
 // cmd.Merge. An ejected server is left out: it holds no keys, and a script
 // it lacks when it comes back is loaded on demand (redis_script.go).
 func (rp *redisProtocol) broadcast(s *session, r *request, cmd *rediscmd.Command, args [][]byte) {
-	live := s.keySrv[:0]
-	for _, srv := range rp.pool.servers {
-		if !srv.isEjected() {
-			live = append(live, srv)
-		}
-	}
+	live := rp.pool.liveServers(s.keySrv[:0])
 	s.keySrv = live
 	if len(live) == 0 {
 		s.noServer(r)

@@ -311,12 +311,7 @@ func (rp *redisProtocol) pubsubInfo(s *session, r *request, args [][]byte) {
 		rp.forward(s, r, []byte(rediscmd.PlaceholderKey))
 		return
 	}
-	live := s.keySrv[:0]
-	for _, srv := range rp.pool.servers {
-		if !srv.isEjected() {
-			live = append(live, srv)
-		}
-	}
+	live := rp.pool.liveServers(s.keySrv[:0])
 	s.keySrv = live
 	if len(live) == 0 {
 		s.noServer(r)
