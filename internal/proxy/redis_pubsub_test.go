@@ -111,16 +111,12 @@ func TestPubSubMatchesRedis(t *testing.T) {
 			}
 			a.expectClosed()
 			// The subscription of the client that quit is gone.
-			deadline := time.Now().Add(5 * time.Second)
-			for {
-				got := b.roundTrip(cmd("PUBLISH", "q", "x"))
-				if got == ":0\r\n" {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("PUBLISH after the subscriber quit: %q", got)
-				}
-				time.Sleep(10 * time.Millisecond)
+			var got string
+			if !waitFor(5*time.Second, func() bool {
+				got = b.roundTrip(cmd("PUBLISH", "q", "x"))
+				return got == ":0\r\n"
+			}) {
+				t.Fatalf("PUBLISH after the subscriber quit: %q", got)
 			}
 		})
 	}
