@@ -20,8 +20,11 @@ import (
 
 // server is one configured backend server of a pool.
 type server struct {
+	// pl is the pool the server serves now: a reload that keeps the
+	// server (same identity, see serverKey) moves it to the new pool.
+	pl atomic.Pointer[Pool]
+
 	// Immutable after newServer.
-	pool  *Pool
 	cfg   config.Server
 	name  string // ring name: what stats and logs call it
 	conns []*backendConn
@@ -60,7 +63,8 @@ type serverCounters struct {
 }
 
 func newServer(p *Pool, cfg config.Server) *server {
-	s := &server{pool: p, cfg: cfg, name: cfg.RingName()}
+	s := &server{cfg: cfg, name: cfg.RingName()}
+	s.pl.Store(p)
 	addr := cfg.Address
 	s.addr.Store(&addr)
 	s.conns = s.newConns(p.cfg.RedisDB)
@@ -70,7 +74,7 @@ func newServer(p *Pool, cfg config.Server) *server {
 // newConns makes the pool's server_connections connections to the server
 // for database db (Redis pools; 0 for Memcached).
 func (s *server) newConns(db int) []*backendConn {
-	p := s.pool
+	p := s.pool()
 	conns := make([]*backendConn, max(1, p.cfg.ServerConnections))
 	for i := range conns {
 		b := &backendConn{server: s, index: i, db: db}
@@ -81,6 +85,9 @@ func (s *server) newConns(db int) []*backendConn {
 	}
 	return conns
 }
+
+// pool returns the pool the server serves now.
+func (s *server) pool() *Pool { return s.pl.Load() }
 
 // eachConn calls fn for every connection of the server: redis_db's and
 // those of other databases.
@@ -116,7 +123,7 @@ func (s *server) connFor(sess *session) *backendConn {
 		return p // WATCH: the client's own connection to this server
 	}
 	conns := s.conns
-	if sess.db != s.pool.cfg.RedisDB {
+	if sess.db != s.pool().cfg.RedisDB {
 		conns = s.connsOf(sess.db)
 	}
 	return conns[sess.id%uint64(len(conns))]
@@ -230,14 +237,14 @@ type lentBody struct {
 func (b *backendConn) enqueue(r *request, head, body []byte, lend bool) {
 	sess := r.sess
 	r.start, r.family = sess.now, sess.family
-	if b.server.pool.slowlog {
+	if b.server.pool().slowlog {
 		r.cmdName = sess.cmdName
 		r.slowKey = append(r.slowKey[:0], sess.key...)
 	}
 	b.mu.Lock()
 	if b.dead {
 		b.mu.Unlock()
-		r.reply = b.server.pool.proto.appendError(r.reply[:0], errWatchLost.Error())
+		r.reply = b.server.pool().proto.appendError(r.reply[:0], errWatchLost.Error())
 		sess.complete(r) // delivered at the end of the reader's batch
 		return
 	}
@@ -385,7 +392,7 @@ func (b *backendConn) lentPieces(out []byte) net.Buffers {
 // connect dials the server, sends the protocol's prelude (AUTH, SELECT)
 // ahead of everything queued, and starts the reader.
 func (b *backendConn) connect(gen uint64) {
-	p := b.server.pool
+	p := b.server.pool()
 	a := b.server.addr.Load()
 	if a == nil {
 		b.fail(gen, fmt.Errorf("%w for Sentinel group '%s' yet", errNoMaster, b.server.name))
@@ -497,7 +504,7 @@ func replyTooLarge(limit int) error {
 // RawConn.Read that the socket's close would wait for.
 func (b *backendConn) readLoop(conn net.Conn, raw *rawConn, gen uint64) {
 	defer conn.Close()
-	p := b.server.pool
+	p := b.server.pool()
 	parser := p.proto.newReplyParser()
 	small := p.opts.BufSize
 	limit := p.cfg.MaxReplyBytes
@@ -702,7 +709,7 @@ func addSession(list []*session, s *session) []*session {
 // the server's own error (e.g. NOAUTH), which the client sees.
 func (b *backendConn) checkPrelude(reply []byte) {
 	if len(reply) > 0 && reply[0] == '-' {
-		b.server.pool.logger.Warn("server rejected connection setup", "server", b.server.name,
+		b.server.pool().logger.Warn("server rejected connection setup", "server", b.server.name,
 			"reply", strings.TrimSpace(string(reply)))
 	}
 }
@@ -736,7 +743,7 @@ func (b *backendConn) fail(gen uint64, cause error) {
 		// on a goroutine that a read callback is waiting for.
 		_ = conn.SetDeadline(time.Now())
 	}
-	p := b.server.pool
+	p := b.server.pool()
 	msg := errorText(cause)
 	if !errors.Is(cause, net.ErrClosed) && !errors.Is(cause, errSwitched) && !errors.Is(cause, errNoMaster) {
 		b.server.countFailure(cause)
@@ -844,7 +851,7 @@ func (b *backendConn) sweep(ticks int) {
 	gen := b.gen
 	b.mu.Unlock()
 	if timedOut {
-		b.server.pool.logger.Info("server timed out", "server", b.server.name, "conn", b.index)
+		b.server.pool().logger.Info("server timed out", "server", b.server.name, "conn", b.index)
 		b.fail(gen, errTimedOut)
 	}
 }
@@ -882,6 +889,6 @@ func (b *backendConn) wakeIfClosed() {
 	waiting := b.inflight.len() > 0 && b.state == stateConnected
 	b.mu.Unlock()
 	if waiting && raw != nil && raw.wakeIfHalfClosed() {
-		b.server.pool.logger.Debug("server closed the connection", "server", b.server.name, "conn", b.index)
+		b.server.pool().logger.Debug("server closed the connection", "server", b.server.name, "conn", b.index)
 	}
 }

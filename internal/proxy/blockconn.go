@@ -57,7 +57,7 @@ func (c *blockConn) failure(err error) error {
 // dialBlockConn connects to srv for database db, sends the pool's prelude
 // (AUTH, SELECT) and asks for the connection's CLIENT ID.
 func dialBlockConn(srv *server, db int, timeout time.Duration) (*blockConn, error) {
-	p := srv.pool
+	p := srv.pool()
 	addr := srv.address()
 	d := net.Dialer{Timeout: timeout}
 	conn, err := d.Dial(addr.Network, addr.String())
@@ -256,7 +256,7 @@ func (bp *blockPool) unblock(srv *server, id []byte, mode string, timeout time.D
 			if closed {
 				return false, net.ErrClosed
 			}
-			c, err := dialBlockConn(srv, srv.pool.cfg.RedisDB, timeout)
+			c, err := dialBlockConn(srv, srv.pool().cfg.RedisDB, timeout)
 			if err != nil {
 				return false, err
 			}

@@ -25,7 +25,7 @@ const minProbeInterval = 10 * time.Millisecond
 // failure counts one connection failure of s and ejects it at the limit.
 // cause is what broke the connection; it only words the log line.
 func (s *server) failure(cause error) {
-	p := s.pool
+	p := s.pool()
 	if !p.ejects() {
 		return
 	}
@@ -85,7 +85,7 @@ func (p *Pool) liveServers(dst []*server) []*server {
 // answers, then puts it back in the ring. It ends early when the pool shuts
 // down.
 func (s *server) probeLoop() {
-	p := s.pool
+	p := s.pool()
 	interval := max(p.cfg.ServerRetryTimeout, minProbeInterval)
 	t := time.NewTimer(interval)
 	defer t.Stop()
@@ -121,7 +121,7 @@ const probeTimeout = time.Second
 // up: a wrong password is a configuration problem, and client requests
 // will show the server's error.
 func (s *server) probe() error {
-	p := s.pool
+	p := s.pool()
 	timeout := p.cfg.Timeout
 	if timeout <= 0 {
 		timeout = probeTimeout

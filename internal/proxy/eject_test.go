@@ -29,7 +29,7 @@ func waitIdle(t *testing.T, srv *server) {
 	t.Helper()
 	// Only a server that had a connection has an EOF to count (the
 	// connection may already be idle by now, so count connections made).
-	open := srv.stats.connects.Load() > 0 && srv.pool.ejects()
+	open := srv.stats.connects.Load() > 0 && srv.pool().ejects()
 	if !waitFor(2*time.Second, func() bool {
 		if open && srv.failures.Load() == 0 && !srv.isEjected() {
 			return false

@@ -30,7 +30,7 @@ func (b *backendConn) observe(r *request, lat time.Duration) {
 	} else {
 		b.latency.Observe(lat)
 	}
-	p := b.server.pool
+	p := b.server.pool()
 	if p.slowlog && lat >= p.cfg.SlowlogSlowerThan {
 		p.opts.SlowLog.Add(stats.SlowEntry{
 			Time:    time.Now().Add(-lat),

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -15,7 +16,6 @@ import (
 
 	"github.com/shardproxy/shardproxy/internal/config"
 	"github.com/shardproxy/shardproxy/internal/hashkit"
-	"github.com/shardproxy/shardproxy/internal/sentinel"
 )
 
 // Pool serves one configured pool: a listener, its client sessions, and the
@@ -45,7 +45,8 @@ type Pool struct {
 	bgMu       sync.Mutex // orders goBackground against stopBackground
 	bgStopped  bool
 	background sync.WaitGroup
-	watcher    *sentinel.Watcher // Sentinel pools; set by startAccepting
+	watcherMu  sync.Mutex        // guards watcher, which a reload may hand to the next pool
+	watcher    *sentinelFollow   // Sentinel pools; set by startAccepting
 	pubsub     *pubsubHub        // Redis pools: the subscriptions (pubsub_conn.go)
 
 	refusals  refusalLog // clients refused for want of descriptors, logged at a rate limit
@@ -65,16 +66,24 @@ type Pool struct {
 	dbMu sync.Mutex   // guards dbs
 	dbs  map[int]bool // the databases clients selected besides redis_db (useDB)
 
+	// next is the pool a reload put on this pool's listener in its place
+	// (same address and protocol): the sessions move to it at their next
+	// request boundary (session.follow). Nil while the pool is current,
+	// and for a pool whose address or protocol a reload dropped.
+	next atomic.Pointer[Pool]
+
 	mu        sync.Mutex // guards the fields below
-	ln        net.Listener
+	lis       *listener  // where clients come from, once started
 	sessions  map[*session]struct{}
 	closing   bool
 	active    sync.WaitGroup // sessions
-	acceptWG  sync.WaitGroup
-	stopSweep chan struct{}
 }
 
-func newPool(cfg *config.Pool, opts Options, reserve *fdReserve) (*Pool, error) {
+// newPool builds the pool of cfg. kept holds the servers of the pools a
+// reload replaces, by identity: a server found there is taken (removed
+// from the map) instead of a new one, with its connections, counters and
+// ejection state; it moves to the new pool when the reload commits.
+func newPool(cfg *config.Pool, opts Options, reserve *fdReserve, kept map[serverKey]*server) (*Pool, error) {
 	p := &Pool{
 		cfg:      cfg,
 		opts:     opts,
@@ -115,16 +124,38 @@ func newPool(cfg *config.Pool, opts Options, reserve *fdReserve) (*Pool, error) 
 		serverCfgs = groupServers(cfg.Groups)
 	}
 	nodes := make([]hashkit.Node, 0, len(serverCfgs))
-	for _, sc := range serverCfgs {
-		srv := newServer(p, sc)
-		if cfg.Sentinel() {
-			srv.addr.Store(nil) // unknown until Sentinel names the master
+	var live []bool // nil: every server in the ring
+	for i, sc := range serverCfgs {
+		key := keyOf(cfg, sc)
+		srv := kept[key]
+		if srv != nil {
+			delete(kept, key)
+			if srv.isEjected() && p.ejects() {
+				// Placement as a fresh start would give, with the
+				// servers that are out still out.
+				if live == nil {
+					live = make([]bool, len(serverCfgs))
+					for j := range i {
+						live[j] = true
+					}
+				}
+			} else if live != nil {
+				live[i] = true
+			}
+		} else {
+			srv = newServer(p, sc)
+			if cfg.Sentinel() {
+				srv.addr.Store(nil) // unknown until Sentinel names the master
+			}
+			if live != nil {
+				live[i] = true
+			}
 		}
 		p.servers = append(p.servers, srv)
 		nodes = append(nodes, hashkit.Node{Name: srv.name, Weight: sc.Weight})
 	}
 	if len(nodes) > 0 {
-		ring, err := hashkit.NewRing(hashkit.Spec{Hash: hash, Distribution: dist, HashTag: cfg.HashTag, Rand: rand.Uint32}, nodes, nil)
+		ring, err := hashkit.NewRing(hashkit.Spec{Hash: hash, Distribution: dist, HashTag: cfg.HashTag, Rand: rand.Uint32}, nodes, live)
 		if err != nil {
 			return nil, fmt.Errorf("pool %q: %w", cfg.Name, err)
 		}
@@ -165,10 +196,10 @@ func (p *Pool) Name() string { return p.cfg.Name }
 func (p *Pool) Addr() net.Addr {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.ln == nil {
+	if p.lis == nil {
 		return nil
 	}
-	return p.ln.Addr()
+	return p.lis.ln.Addr()
 }
 
 // getBuf and putBuf lend read buffers of opts.BufSize bytes. They deal in
@@ -190,19 +221,11 @@ func (p *Pool) pick(key []byte) *server {
 	return p.servers[i]
 }
 
-func (p *Pool) listen() error {
-	ln, err := listen(p.cfg.Listen, p.cfg.Backlog)
-	if err != nil {
-		return err
-	}
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	return nil
-}
-
-func (p *Pool) startAccepting() {
-	if p.cfg.Sentinel() {
+// startAccepting starts the pool's background work: Sentinel (the watcher
+// of prev, the pool a reload replaces, when its settings are the same),
+// preconnect, the timeout sweep. Its listener then hands it clients.
+func (p *Pool) startAccepting(prev *Pool) {
+	if p.cfg.Sentinel() && (prev == nil || !p.adoptWatcher(prev)) {
 		if err := p.startSentinel(); err != nil {
 			// Config validation rules out what New refuses.
 			p.logger.Error("sentinel not started", "err", err)
@@ -216,15 +239,12 @@ func (p *Pool) startAccepting() {
 		}
 	}
 	if p.cfg.Timeout > 0 {
-		p.stopSweep = make(chan struct{})
-		go p.sweepLoop(p.stopSweep)
+		p.goBackground(p.sweepLoop)
 	}
 	if p.cfg.Sentinel() && p.cfg.AutoEjectHosts {
 		p.logger.Warn("auto_eject_hosts is ignored in Sentinel mode: Sentinel replaces a failing master, and ejecting a group would move its keys")
 	}
 	p.goBackground(p.halfClosedLoop)
-	p.acceptWG.Add(1)
-	go p.acceptLoop(p.ln)
 	p.logger.Info("pool listening", "listen", p.cfg.Listen.String(), "redis", p.cfg.Redis, "servers", len(p.servers))
 }
 
@@ -266,7 +286,7 @@ func (p *Pool) halfClosedLoop() {
 		batch = batch[:0]
 		// A server that closed right after its last complete reply, with
 		// requests still waiting: the same missing event.
-		for _, srv := range p.servers {
+		for _, srv := range p.ownServers() {
 			srv.eachConn((*backendConn).wakeIfClosed)
 		}
 	}
@@ -286,68 +306,30 @@ func sweepEvery(timeout time.Duration) (time.Duration, int) {
 	return every, max(int(timeout/every), 1)
 }
 
-func (p *Pool) sweepLoop(stop <-chan struct{}) {
+func (p *Pool) sweepLoop() {
 	every, ticks := sweepEvery(p.cfg.Timeout)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
-		case <-stop:
+		case <-p.done:
 			return
 		case <-t.C:
 		}
-		for _, srv := range p.servers {
+		// A server a reload moved to another pool is that pool's to
+		// sweep: two sweeps would halve its timeout.
+		for _, srv := range p.ownServers() {
 			srv.eachConn(func(c *backendConn) { c.sweep(ticks) })
 		}
 	}
 }
 
-func (p *Pool) closeListener() {
+// stopAdmitting turns away the clients the listener still hands over:
+// the pool is shutting down.
+func (p *Pool) stopAdmitting() {
 	p.mu.Lock()
-	ln := p.ln
 	p.closing = true
 	p.mu.Unlock()
-	if ln != nil {
-		ln.Close()
-	}
-	p.acceptWG.Wait()
-}
-
-// acceptLoop accepts clients until the listener is closed. Out of file
-// descriptors, it turns clients away at once through the spare descriptor
-// (refuseClients); other errors back off instead of spinning.
-func (p *Pool) acceptLoop(ln net.Listener) {
-	defer p.acceptWG.Done()
-	defer p.refusals.stop()
-	defer p.overLimit.stop()
-	var rc syscall.RawConn
-	if sc, ok := ln.(syscall.Conn); ok {
-		rc, _ = sc.SyscallConn()
-	}
-	var backoff time.Duration
-	for {
-		conn, err := ln.Accept()
-		if err == nil {
-			backoff = 0
-			if p.reserve.missing() {
-				p.reserve.fill()
-			}
-			p.admit(conn)
-			continue
-		}
-		if errors.Is(err, net.ErrClosed) {
-			return
-		}
-		if rc != nil && outOfDescriptors(err) {
-			if !p.refuseClients(rc, err) {
-				return
-			}
-			continue
-		}
-		backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-		p.logger.Warn("accept failed", "err", err, "retry_in", backoff)
-		time.Sleep(backoff)
-	}
 }
 
 // spareRetry is how soon accepting is tried again when the process is out
@@ -430,6 +412,8 @@ func (p *Pool) admit(conn net.Conn) {
 	p.logger.Info("client connected", "client", client)
 	go func() {
 		defer func() {
+			// The pool the session ends in: a reload may have moved it.
+			p := s.pool()
 			p.mu.Lock()
 			delete(p.sessions, s)
 			p.mu.Unlock()
@@ -478,9 +462,6 @@ func (p *Pool) drain(ctx context.Context) error {
 		}
 		err = ctx.Err()
 	}
-	if p.stopSweep != nil {
-		close(p.stopSweep)
-	}
 	p.stopBackground()
 	p.closeServers()
 	return err
@@ -494,10 +475,12 @@ func (p *Pool) stopBackground() {
 		close(p.done)
 	}
 	p.bgMu.Unlock()
-	if p.watcher != nil {
-		p.watcher.Close()
+	if w := p.takeWatcher(); w != nil {
+		w.Close()
 	}
 	p.background.Wait()
+	p.refusals.stop()
+	p.overLimit.stop()
 }
 
 // goBackground runs f in a goroutine that stopBackground waits for, unless
@@ -527,8 +510,26 @@ func (p *Pool) isClosing() bool {
 	}
 }
 
+// ownServers returns the pool's servers that a reload has not moved to a
+// newer pool (all of them while the pool is current).
+func (p *Pool) ownServers() []*server {
+	own := p.servers
+	for i, srv := range p.servers {
+		if srv.pool() != p {
+			own = slices.Clone(p.servers[:i])
+			for _, srv := range p.servers[i+1:] {
+				if srv.pool() == p {
+					own = append(own, srv)
+				}
+			}
+			break
+		}
+	}
+	return own
+}
+
 func (p *Pool) closeServers() {
-	for _, srv := range p.servers {
+	for _, srv := range p.ownServers() {
 		srv.eachConn((*backendConn).close)
 		srv.blk.close()
 	}

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shardproxy/shardproxy/internal/config"
@@ -27,19 +29,39 @@ type Options struct {
 	// only per-request cost of the stats besides plain increments: for
 	// measuring that cost (make bench). The slow log still measures.
 	NoLatency bool
+	// Inherited are listening sockets handed over by the process this one
+	// replaces (a binary upgrade), keyed by ListenKey. Start adopts those
+	// whose address a pool listens on and closes the others.
+	Inherited map[string]*os.File
+	// Grace is how long the clients of a listen address that a reload
+	// removed are still served before they are closed at a request
+	// boundary; 0 means DefaultGrace.
+	Grace time.Duration
 
 	started time.Time // set by New
 	runID   string    // set by New: INFO's run_id, 40 random hex digits per process start
 }
 
-// Proxy is a set of pools built from one configuration.
+// DefaultGrace is Options.Grace's default.
+const DefaultGrace = 3 * time.Second
+
+// Proxy is a set of pools built from one configuration, and the listeners
+// their clients come from. Reload replaces the pools.
 type Proxy struct {
 	opts    Options
-	pools   []*Pool
 	reserve *fdReserve // the spare descriptor the pools refuse clients with
 
-	mu      sync.Mutex
-	started bool
+	reloadMu sync.Mutex // serialises Start, Reload and Shutdown's view of the pools
+
+	mu        sync.Mutex // guards the fields below
+	pools     []*Pool
+	listeners map[string]*listener // by ListenKey
+	retired   map[*Pool]struct{}   // pools a reload replaced that still have clients or requests
+	started   bool
+	stopped   bool
+
+	reloads       atomic.Uint64 // configurations applied by Reload
+	reloadsFailed atomic.Uint64 // reloads refused: bad file, bind failure
 }
 
 // New builds the pools of cfg without opening any socket.
@@ -50,11 +72,14 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	if opts.BufSize <= 0 {
 		opts.BufSize = 16384
 	}
+	if opts.Grace <= 0 {
+		opts.Grace = DefaultGrace
+	}
 	opts.started = time.Now()
 	opts.runID = newRunID()
-	p := &Proxy{opts: opts, reserve: newFDReserve()}
+	p := &Proxy{opts: opts, reserve: newFDReserve(), listeners: make(map[string]*listener), retired: make(map[*Pool]struct{})}
 	for _, pc := range cfg.Pools {
-		pool, err := newPool(pc, opts, p.reserve)
+		pool, err := newPool(pc, opts, p.reserve, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -63,47 +88,145 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	return p, nil
 }
 
-// Pools returns the pools, in configuration order.
-func (p *Proxy) Pools() []*Pool { return p.pools }
+// Pools returns the current pools, in configuration order.
+func (px *Proxy) Pools() []*Pool {
+	px.mu.Lock()
+	defer px.mu.Unlock()
+	return slices.Clone(px.pools)
+}
 
 // Start opens every pool's listener and starts accepting clients. If any
 // listener cannot be opened, those already open are closed and the error
-// names the pool and address.
-func (p *Proxy) Start() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.started {
+// names the pool and address. Inherited sockets no pool uses are closed.
+func (px *Proxy) Start() error {
+	px.reloadMu.Lock()
+	defer px.reloadMu.Unlock()
+	px.mu.Lock()
+	defer px.mu.Unlock()
+	if px.started {
 		return errors.New("proxy already started")
 	}
-	if !p.reserve.fill() {
-		p.opts.Logger.Warn("no spare file descriptor (" + os.DevNull + " cannot be opened): out of descriptors, clients will wait to be accepted instead of being refused at once")
+	if !px.reserve.fill() {
+		px.opts.Logger.Warn("no spare file descriptor (" + os.DevNull + " cannot be opened): out of descriptors, clients will wait to be accepted instead of being refused at once")
 	}
-	for i, pool := range p.pools {
-		if err := pool.listen(); err != nil {
-			for _, opened := range p.pools[:i] {
-				opened.closeListener()
+	opened := make([]*listener, 0, len(px.pools))
+	for _, pool := range px.pools {
+		l, err := openListener(pool.cfg.Listen, pool.cfg.Backlog, px.opts.Inherited)
+		if err != nil {
+			for _, l := range opened {
+				l.close(true)
 			}
-			p.reserve.release()
+			px.reserve.release()
 			return fmt.Errorf("pool %q: listen on %s: %w", pool.cfg.Name, pool.cfg.Listen, err)
 		}
+		opened = append(opened, l)
 	}
-	for _, pool := range p.pools {
-		pool.startAccepting()
+	px.closeInherited()
+	for i, pool := range px.pools {
+		px.attach(opened[i], pool)
+		pool.startAccepting(nil)
 	}
-	p.started = true
+	for _, l := range opened {
+		l.serve()
+	}
+	px.started = true
 	return nil
+}
+
+// attach makes l the listener of pool. px.mu must be held.
+func (px *Proxy) attach(l *listener, pool *Pool) {
+	l.pool.Store(pool)
+	pool.mu.Lock()
+	pool.lis = l
+	pool.mu.Unlock()
+	px.listeners[l.key] = l
+}
+
+// closeInherited closes the handed-over sockets no pool took.
+func (px *Proxy) closeInherited() {
+	for key, f := range px.opts.Inherited {
+		px.opts.Logger.Info("inherited listener not used by the configuration: closed", "listen", key)
+		f.Close()
+		delete(px.opts.Inherited, key)
+	}
+}
+
+// ListenerFiles returns a duplicate descriptor of every listening socket,
+// keyed by ListenKey: what a binary upgrade hands to the new process.
+// The caller closes them.
+func (px *Proxy) ListenerFiles() (map[string]*os.File, error) {
+	px.mu.Lock()
+	defer px.mu.Unlock()
+	files := make(map[string]*os.File, len(px.listeners))
+	for key, l := range px.listeners {
+		f, err := l.file()
+		if err != nil {
+			for _, f := range files {
+				f.Close()
+			}
+			return nil, err
+		}
+		files[key] = f
+	}
+	return files, nil
+}
+
+// StopAccepting closes every listener, leaving unix socket paths in place:
+// a new process has taken the sockets over (binary upgrade). The clients
+// already connected are served until Shutdown.
+func (px *Proxy) StopAccepting() {
+	px.mu.Lock()
+	ls := make([]*listener, 0, len(px.listeners))
+	for _, l := range px.listeners {
+		ls = append(ls, l)
+	}
+	px.mu.Unlock()
+	for _, l := range ls {
+		l.close(false)
+	}
+}
+
+// Clients returns how many clients are connected to every pool, retired
+// ones included.
+func (px *Proxy) Clients() int64 {
+	px.mu.Lock()
+	defer px.mu.Unlock()
+	var n int64
+	for _, p := range px.pools {
+		n += p.clients.Load()
+	}
+	for p := range px.retired {
+		n += p.clients.Load()
+	}
+	return n
 }
 
 // Shutdown stops accepting new clients, waits until every session has
 // finished its in-flight requests or ctx is done, then closes what is left.
 // It returns ctx's error when sessions had to be cut off.
-func (p *Proxy) Shutdown(ctx context.Context) error {
-	for _, pool := range p.pools {
-		pool.closeListener()
+func (px *Proxy) Shutdown(ctx context.Context) error {
+	px.reloadMu.Lock()
+	defer px.reloadMu.Unlock()
+	px.mu.Lock()
+	px.stopped = true
+	ls := make([]*listener, 0, len(px.listeners))
+	for _, l := range px.listeners {
+		ls = append(ls, l)
 	}
-	p.reserve.release() // no accept loop is left to use it
+	pools := slices.Clone(px.pools)
+	for p := range px.retired {
+		pools = append(pools, p)
+	}
+	px.mu.Unlock()
+	for _, l := range ls {
+		l.close(true)
+	}
+	px.reserve.release() // no accept loop is left to use it
+	for _, pool := range pools {
+		pool.stopAdmitting()
+	}
 	var err error
-	for _, pool := range p.pools {
+	for _, pool := range pools {
 		if e := pool.drain(ctx); e != nil && err == nil {
 			err = e
 		}

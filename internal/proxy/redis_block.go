@@ -164,13 +164,14 @@ func (s *session) startBlock(op *blockOp) {
 	s.block = op
 	s.mu.Unlock()
 	s.blocked.Store(true)
-	s.pool.stats.blocked.Add(1)
+	s.pool().stats.blocked.Add(1)
 	go op.run()
 }
 
 // run executes the block, answers the client, and lets the session read on.
 func (op *blockOp) run() {
 	s, r := op.s, op.r
+	p := s.pool() // the session cannot follow a reload while blocked
 	reply := op.execute()
 	r.reply = append(r.reply[:0], reply...)
 	s.complete(r)
@@ -179,7 +180,7 @@ func (op *blockOp) run() {
 	s.blocked.Store(false)
 	s.cond.Broadcast()
 	s.mu.Unlock()
-	s.pool.stats.blocked.Add(-1)
+	p.stats.blocked.Add(-1)
 	s.deliver()
 }
 
@@ -190,7 +191,7 @@ func (op *blockOp) errorReply(msg string) []byte {
 
 // execute runs the command and returns the client's reply.
 func (op *blockOp) execute() []byte {
-	p := op.s.pool
+	p := op.s.pool()
 	conns := make([]*blockConn, len(op.srvs))
 	clean := make([]bool, len(op.srvs))
 	defer func() {
@@ -378,7 +379,7 @@ func (w *blockWaiter) unblockRest() {
 func (w *blockWaiter) failed(res blockResult) []byte {
 	op := w.op
 	err := w.conns[res.i].failure(res.err)
-	op.s.pool.stats.forwardErrors.Add(1)
+	op.s.pool().stats.forwardErrors.Add(1)
 	if !errors.Is(err, errSwitched) {
 		op.srvs[res.i].countFailure(err)
 	}
@@ -560,7 +561,7 @@ func (op *blockOp) pushBack(i int, c *blockConn, clean *bool, reply []byte) {
 	cmd, ok, err := op.cmd.AppendPushBack(nil, op.args, reply)
 	if err != nil || !ok {
 		if err != nil {
-			op.s.pool.logger.Warn("cannot push back a popped element", "server", op.srvs[i].name, "err", err, "reply", trimReply(reply))
+			op.s.pool().logger.Warn("cannot push back a popped element", "server", op.srvs[i].name, "err", err, "reply", trimReply(reply))
 		}
 		return
 	}
@@ -570,10 +571,10 @@ func (op *blockOp) pushBack(i int, c *blockConn, clean *bool, reply []byte) {
 	}
 	if err != nil {
 		*clean = false
-		op.s.pool.logger.Warn("push-back of a popped element failed: it is lost", "server", op.srvs[i].name, "err", err, "reply", trimReply(reply))
+		op.s.pool().logger.Warn("push-back of a popped element failed: it is lost", "server", op.srvs[i].name, "err", err, "reply", trimReply(reply))
 		return
 	}
-	op.s.pool.stats.pushedBack.Add(1)
+	op.s.pool().stats.pushedBack.Add(1)
 }
 
 // isNullReply reports whether reply is a null (a blocking command that

@@ -95,7 +95,7 @@ func (c *clientState) publish(s *session) {
 	}
 	now := s.now
 	if now == 0 {
-		now = s.pool.clock.Load()
+		now = s.pool().clock.Load()
 	}
 	c.active.Store(now)
 }

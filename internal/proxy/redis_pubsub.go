@@ -267,7 +267,7 @@ func (s *session) leavePubSub() {
 	if st == nil || st.total() == 0 {
 		return
 	}
-	h := s.pool.pubsub
+	h := s.pool().pubsub
 	h.mu.Lock()
 	for kind := range st.set {
 		for name := range st.set[kind] {

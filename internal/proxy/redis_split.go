@@ -184,7 +184,7 @@ func (s *session) placeKeys(r *request, n int, key func(i int) []byte) (split bo
 	s.keySrv = s.keySrv[:0]
 	var first *server
 	for i := 0; i < n; i++ {
-		srv := s.pool.pick(key(i))
+		srv := s.pool().pick(key(i))
 		if srv == nil {
 			s.noServer(r)
 			return false

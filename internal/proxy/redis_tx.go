@@ -367,7 +367,7 @@ func (h *txHold) release(first *request) {
 		b.mu.Lock()
 		if b.dead {
 			b.mu.Unlock()
-			f.reply = b.server.pool.proto.appendError(f.reply[:0], errWatchLost.Error())
+			f.reply = b.server.pool().proto.appendError(f.reply[:0], errWatchLost.Error())
 			f.size = len(h.bufs[i])
 			f.sess.complete(f)
 			continue

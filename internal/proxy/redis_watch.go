@@ -131,7 +131,7 @@ func (s *server) acquireDedicated(db int) *backendConn {
 // flight: kept idle if clean (no watch left, still connected, the pool's
 // database), else closed.
 func (s *server) releaseDedicated(b *backendConn, clean bool) {
-	keep := clean && b.db == s.pool.cfg.RedisDB && b.reusable()
+	keep := clean && b.db == s.pool().cfg.RedisDB && b.reusable()
 	s.mu.Lock()
 	if keep && len(s.idleDed) < maxIdleDedicated {
 		s.idleDed = append(s.idleDed, b)

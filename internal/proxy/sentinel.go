@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"fmt"
 	"net"
 	"slices"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/shardproxy/shardproxy/internal/config"
 	"github.com/shardproxy/shardproxy/internal/sentinel"
@@ -71,12 +73,29 @@ func (p *Pool) setMaster(group, addr, reason, via string) {
 	}
 }
 
+// sentinelFollow is a pool's Sentinel watcher and the pool its events
+// go to: a reload that leaves the pool's Sentinel settings as they were
+// hands the watcher to the new pool (adoptWatcher), so unchanged groups
+// keep following their masters without a new discovery.
+type sentinelFollow struct {
+	w      *sentinel.Watcher
+	key    string // sentinelKey of the settings it was started with
+	target atomic.Pointer[Pool]
+}
+
+// sentinelKey sums up the settings a watcher is started with.
+func sentinelKey(pc *config.Pool) string {
+	return fmt.Sprintf("%q %v %v %v %q %v", pc.Name, pc.Sentinels, pc.Groups, pc.SentinelHeartbeat, pc.RedisAuth, pc.Timeout)
+}
+
 // startSentinel starts following the pool's groups through Sentinel.
 func (p *Pool) startSentinel() error {
 	timeout := p.cfg.Timeout
 	if timeout <= 0 {
 		timeout = sentinel.DefaultTimeout
 	}
+	f := &sentinelFollow{key: sentinelKey(p.cfg)}
+	f.target.Store(p)
 	w, err := sentinel.New(sentinel.Config{
 		Pool:        p.cfg.Name,
 		Sentinels:   p.cfg.Sentinels,
@@ -86,12 +105,46 @@ func (p *Pool) startSentinel() error {
 		DialTimeout: timeout,
 		Logger:      p.opts.Logger,
 	}, func(e sentinel.Event) {
-		p.setMaster(e.Group, e.Addr, e.Reason, e.Sentinel)
+		f.target.Load().setMaster(e.Group, e.Addr, e.Reason, e.Sentinel)
 	})
 	if err != nil {
 		return err
 	}
-	p.watcher = w
+	f.w = w
+	p.watcherMu.Lock()
+	p.watcher = f
+	p.watcherMu.Unlock()
 	w.Start()
 	return nil
+}
+
+// takeWatcher removes the pool's watcher and returns it (nil if none).
+func (p *Pool) takeWatcher() *sentinel.Watcher {
+	p.watcherMu.Lock()
+	defer p.watcherMu.Unlock()
+	f := p.watcher
+	p.watcher = nil
+	if f == nil {
+		return nil
+	}
+	return f.w
+}
+
+// adoptWatcher takes over old's watcher when it was started with the
+// settings p has: its events come to p from now on. It reports whether it
+// did; if not, p starts a watcher of its own.
+func (p *Pool) adoptWatcher(old *Pool) bool {
+	old.watcherMu.Lock()
+	f := old.watcher
+	if f == nil || f.key != sentinelKey(p.cfg) {
+		old.watcherMu.Unlock()
+		return false
+	}
+	old.watcher = nil
+	old.watcherMu.Unlock()
+	f.target.Store(p)
+	p.watcherMu.Lock()
+	p.watcher = f
+	p.watcherMu.Unlock()
+	return true
 }

@@ -24,8 +24,12 @@ const maxQueued = 1 << 14
 // blocks, and a short-lived goroutine finishes a write the socket would not
 // take at once. An idle session therefore holds one goroutine and no buffer.
 type session struct {
+	// pl is the pool the session serves under: written by the reader
+	// goroutine only, when a reload moves the session to its listener's
+	// new pool (reload.go), read by every goroutine through pool().
+	pl atomic.Pointer[Pool]
+
 	// Immutable after newSession.
-	pool *Pool
 	conn net.Conn
 	raw  *rawConn
 	id   uint64
@@ -110,7 +114,8 @@ func newSession(p *Pool, conn net.Conn, id uint64) (*session, error) {
 		return nil, err
 	}
 	raw.earlyPeeks = sessionEarlyPeeks
-	s := &session{pool: p, conn: conn, raw: raw, id: id, db: p.cfg.RedisDB}
+	s := &session{conn: conn, raw: raw, id: id, db: p.cfg.RedisDB}
+	s.pl.Store(p)
 	s.client.db.Store(int32(s.db))
 	s.cond.L = &s.mu
 	// Until replies have been seen, each request in flight is taken to
@@ -119,6 +124,9 @@ func newSession(p *Pool, conn net.Conn, id uint64) (*session, error) {
 	s.expected = p.cfg.ClientOutputLimit / 16
 	return s, nil
 }
+
+// pool returns the pool the session serves under now.
+func (s *session) pool() *Pool { return s.pl.Load() }
 
 // serve runs the reader loop until the client leaves, the stream breaks or
 // the pool shuts down, then waits for every queued request to be answered
@@ -167,11 +175,14 @@ func (s *session) readLoop() error {
 			s.rbuf, s.rbufp, s.lent = buf, s.lent, nil
 		}
 		s.rlen += n
-		if s.pool.timing {
+		if s.pool().next.Load() != nil {
+			s.follow() // a reload replaced the pool
+		}
+		if s.pool().timing {
 			s.now = monoNow()
 		}
 		s.need = 0
-		used := s.pool.proto.handle(s, s.rbuf[:s.rlen])
+		used := s.pool().proto.handle(s, s.rbuf[:s.rlen])
 		s.flushBackends()
 		s.deliver()
 		if s.stop {
@@ -185,7 +196,7 @@ func (s *session) readLoop() error {
 			if !s.waitUnblocked() {
 				return false
 			}
-			used = s.pool.proto.handle(s, s.rbuf[:s.rlen])
+			used = s.pool().proto.handle(s, s.rbuf[:s.rlen])
 			s.flushBackends()
 			s.deliver()
 			if s.stop {
@@ -226,7 +237,7 @@ func (s *session) drain() {
 // request's buffer, grown when full, or a pooled buffer.
 func (s *session) readBuffer() []byte {
 	if s.rbuf == nil {
-		s.lent = s.pool.getBuf()
+		s.lent = s.pool().getBuf()
 		return *s.lent
 	}
 	if s.rlen == len(s.rbuf) {
@@ -245,12 +256,12 @@ func (s *session) readBuffer() []byte {
 // request with many large arguments is not copied once per argument, and
 // never by more than maxReadAhead at once.
 func (s *session) growReadBuffer() {
-	size := s.rlen + min(max(s.need, 1), maxReadAhead) + s.pool.opts.BufSize
+	size := s.rlen + min(max(s.need, 1), maxReadAhead) + s.pool().opts.BufSize
 	size = max(size, len(s.rbuf)+len(s.rbuf)/2)
 	nb := make([]byte, size)
 	copy(nb, s.rbuf[:s.rlen])
 	if s.rbufp != nil {
-		s.pool.putBuf(s.rbufp)
+		s.pool().putBuf(s.rbufp)
 		s.rbufp = nil
 	}
 	s.rbuf = nb
@@ -264,7 +275,7 @@ const maxReadAhead = resp.MaxBulkLen + 2
 // putReadBuffer takes back a buffer the read did not use.
 func (s *session) putReadBuffer([]byte) {
 	if s.lent != nil {
-		s.pool.putBuf(s.lent)
+		s.pool().putBuf(s.lent)
 		s.lent = nil
 	}
 }
@@ -285,14 +296,14 @@ func (s *session) consume(n int) {
 		return
 	}
 	rest := s.rlen - n
-	if s.rbufp == nil && (s.given || len(s.rbuf) > maxKeptRead && rest <= s.pool.opts.BufSize) {
+	if s.rbufp == nil && (s.given || len(s.rbuf) > maxKeptRead && rest <= s.pool().opts.BufSize) {
 		var nb []byte
 		var bp *[]byte
-		if rest <= s.pool.opts.BufSize {
-			bp = s.pool.getBuf()
+		if rest <= s.pool().opts.BufSize {
+			bp = s.pool().getBuf()
 			nb = *bp
 		} else {
-			nb = make([]byte, rest+s.pool.opts.BufSize)
+			nb = make([]byte, rest+s.pool().opts.BufSize)
 		}
 		copy(nb, s.rbuf[n:s.rlen])
 		s.forgetReadBuffer()
@@ -305,7 +316,7 @@ func (s *session) consume(n int) {
 
 func (s *session) releaseReadBuffer() {
 	if s.rbufp != nil {
-		s.pool.putBuf(s.rbufp)
+		s.pool().putBuf(s.rbufp)
 	} else if s.rbuf != nil {
 		s.forgetReadBuffer()
 	}
@@ -347,7 +358,7 @@ func (s *session) full() bool {
 	if s.queue.len() >= maxQueued {
 		return true
 	}
-	limit := s.pool.cfg.ClientOutputLimit
+	limit := s.pool().cfg.ClientOutputLimit
 	if limit <= 0 || s.waiting == 0 && s.held == 0 {
 		return false
 	}
@@ -390,7 +401,7 @@ func (s *session) waitForRoom() error {
 	}
 	broken := s.broken
 	s.mu.Unlock()
-	if s.pool.timing {
+	if s.pool().timing {
 		s.now = monoNow() // the wait is not the requests' latency
 	}
 	if broken {
@@ -439,7 +450,7 @@ func (s *session) newFragment(parent *request) *request {
 	parent.frags = append(parent.frags, f)
 	parent.pending++
 	s.mu.Unlock()
-	s.pool.stats.fragments.Add(1)
+	s.pool().stats.fragments.Add(1)
 	return f
 }
 
@@ -476,13 +487,13 @@ func (s *session) reply(r *request, b []byte) {
 // noServer answers a request whose key has no live server (every server
 // ejected), as twemproxy does, and counts it as a forwarding error.
 func (s *session) noServer(r *request) {
-	s.pool.stats.forwardErrors.Add(1)
+	s.pool().stats.forwardErrors.Add(1)
 	s.replyError(r, "Connection refused")
 }
 
 // replyError completes r with a proxy-made error in the pool's protocol.
 func (s *session) replyError(r *request, msg string) {
-	r.reply = s.pool.proto.appendError(r.reply[:0], msg)
+	r.reply = s.pool().proto.appendError(r.reply[:0], msg)
 	s.mu.Lock()
 	s.finish(r)
 	s.mu.Unlock()

@@ -82,7 +82,7 @@ func (s *server) collect(families *[rediscmd.NumFamilies]stats.Histogram) stats.
 		ServerTimedout:  int64(s.stats.timedOut.Load()),
 		ServerEjectedAt: s.stats.ejectedAt.Load(),
 	}
-	if s.pool.timing {
+	if s.pool().timing {
 		ss.Latency = new(stats.Histogram)
 	}
 	s.eachConn(func(b *backendConn) {
@@ -115,7 +115,7 @@ func (s *server) collect(families *[rediscmd.NumFamilies]stats.Histogram) stats.
 			}
 		}
 	})
-	if s.pool.cfg.Sentinel() {
+	if s.pool().cfg.Sentinel() {
 		ss.Extra = append(ss.Extra, stats.Field{Name: "server_failover", Value: int64(s.stats.failovers.Load())})
 	}
 	return ss
