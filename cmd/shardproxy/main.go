@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -141,13 +142,9 @@ func run(args []string, stderr io.Writer) int {
 		}
 	}
 
-	var slowLog *stats.SlowLog
-	for _, pc := range cfg.Pools {
-		if pc.SlowlogSlowerThan >= 0 {
-			slowLog = stats.NewSlowLog(stats.DefaultSlowLogCapacity)
-			break
-		}
-	}
+	// Always there, though only pools with slowlog_slower_than add to it:
+	// a reload may turn it on.
+	slowLog := stats.NewSlowLog(stats.DefaultSlowLogCapacity)
 	px, err := proxy.New(cfg, proxy.Options{
 		Version: version, Logger: logger, BufSize: opts.mbufSize, SlowLog: slowLog,
 		// A benchmark knob (make bench): latency histograms off.
@@ -159,7 +156,7 @@ func run(args []string, stderr io.Writer) int {
 	// Subscribe before listening so that a signal sent as soon as the
 	// listeners accept is never lost.
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 	if err := px.Start(); err != nil {
 		logger.Error("start failed", "err", err)
@@ -185,13 +182,40 @@ func run(args []string, stderr io.Writer) int {
 	if child != nil {
 		child.ready()
 	}
-	return serve(px, sigs, logFile, verbosity, logger)
+	return serve(px, opts.confFile, sigs, logFile, verbosity, logger)
+}
+
+// reload reads confFile again and applies it (SIGUSR1). A file with any
+// problem changes nothing: each problem is logged as -t prints it, and
+// the failed-reload counter goes up.
+func reload(px *proxy.Proxy, confFile string, logger *slog.Logger) {
+	logging.Log(logger, logging.Notice, "reloading configuration", "signal", "SIGUSR1", "conf", confFile)
+	cfg, err := config.Load(confFile)
+	if err != nil {
+		px.ReloadFailed()
+		var errs config.Errors
+		if errors.As(err, &errs) {
+			for _, e := range errs {
+				logger.Error("reload refused: configuration invalid, the running one is kept", "problem", e.Error())
+			}
+		} else {
+			logger.Error("reload refused: configuration invalid, the running one is kept", "problem", err.Error())
+		}
+		return
+	}
+	if err := px.Reload(cfg); err != nil {
+		logger.Error("reload failed, the running configuration is kept", "conf", confFile, "err", err)
+		return
+	}
+	logging.Log(logger, logging.Notice, "configuration reloaded", "conf", confFile, "pools", len(cfg.Pools))
 }
 
 // serve handles signals until SIGINT or SIGTERM, then drains and stops px.
-func serve(px *proxy.Proxy, sigs <-chan os.Signal, logFile *logging.File, verbosity *logging.Verbosity, logger *slog.Logger) int {
+func serve(px *proxy.Proxy, confFile string, sigs <-chan os.Signal, logFile *logging.File, verbosity *logging.Verbosity, logger *slog.Logger) int {
 	for sig := range sigs {
 		switch sig {
+		case syscall.SIGUSR1:
+			reload(px, confFile, logger)
 		case syscall.SIGHUP:
 			if err := logFile.Reopen(); err != nil {
 				logger.Error("reopening log file failed", "path", logFile.Path(), "err", err)
