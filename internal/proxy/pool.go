@@ -45,9 +45,9 @@ type Pool struct {
 	bgMu       sync.Mutex // orders goBackground against stopBackground
 	bgStopped  bool
 	background sync.WaitGroup
-	watcherMu  sync.Mutex        // guards watcher, which a reload may hand to the next pool
-	watcher    *sentinelFollow   // Sentinel pools; set by startAccepting
-	pubsub     *pubsubHub        // Redis pools: the subscriptions (pubsub_conn.go)
+	watcherMu  sync.Mutex      // guards watcher, which a reload may hand to the next pool
+	watcher    *sentinelFollow // Sentinel pools; set by startAccepting
+	pubsub     *pubsubHub      // Redis pools: the subscriptions (pubsub_conn.go)
 
 	refusals  refusalLog // clients refused for want of descriptors, logged at a rate limit
 	overLimit refusalLog // clients refused over client_connections, likewise
@@ -72,11 +72,11 @@ type Pool struct {
 	// and for a pool whose address or protocol a reload dropped.
 	next atomic.Pointer[Pool]
 
-	mu        sync.Mutex // guards the fields below
-	lis       *listener  // where clients come from, once started
-	sessions  map[*session]struct{}
-	closing   bool
-	active    sync.WaitGroup // sessions
+	mu       sync.Mutex // guards the fields below
+	lis      *listener  // where clients come from, once started
+	sessions map[*session]struct{}
+	closing  bool
+	active   sync.WaitGroup // sessions
 }
 
 // newPool builds the pool of cfg. kept holds the servers of the pools a

@@ -38,8 +38,15 @@ type Options struct {
 	// boundary; 0 means DefaultGrace.
 	Grace time.Duration
 
-	started time.Time // set by New
-	runID   string    // set by New: INFO's run_id, 40 random hex digits per process start
+	started time.Time       // set by New
+	runID   string          // set by New: INFO's run_id, 40 random hex digits per process start
+	reloads *reloadCounters // set by New: the process's, which INFO shows in every pool
+}
+
+// reloadCounters count configuration reloads (the stats' reloads and
+// reloads_failed).
+type reloadCounters struct {
+	applied, failed atomic.Uint64
 }
 
 // DefaultGrace is Options.Grace's default.
@@ -59,9 +66,9 @@ type Proxy struct {
 	retired   map[*Pool]struct{}   // pools a reload replaced that still have clients or requests
 	started   bool
 	stopped   bool
-
-	reloads       atomic.Uint64 // configurations applied by Reload
-	reloadsFailed atomic.Uint64 // reloads refused: bad file, bind failure
+	// pastTotal is what total_connections counted of pools and servers
+	// that reloads removed, so that it never goes down.
+	pastTotal int64
 }
 
 // New builds the pools of cfg without opening any socket.
@@ -77,6 +84,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	}
 	opts.started = time.Now()
 	opts.runID = newRunID()
+	opts.reloads = new(reloadCounters)
 	p := &Proxy{opts: opts, reserve: newFDReserve(), listeners: make(map[string]*listener), retired: make(map[*Pool]struct{})}
 	for _, pc := range cfg.Pools {
 		pool, err := newPool(pc, opts, p.reserve, nil)

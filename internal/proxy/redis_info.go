@@ -323,6 +323,8 @@ func (rp *redisProtocol) infoText(dst []byte, secs infoSections) ([]byte, int) {
 		line("forward_error", p.stats.forwardErrors.Load())
 		line("fragments", p.stats.fragments.Load())
 		line("pubsub_dropped", p.stats.pubsubDropped.Load())
+		line("reloads", p.opts.reloads.applied.Load())
+		line("reloads_failed", p.opts.reloads.failed.Load())
 		for i, srv := range p.servers {
 			addr := "unknown"
 			if a := srv.addr.Load(); a != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -56,12 +57,12 @@ func keyOf(pc *config.Pool, sc config.Server) serverKey {
 
 // ReloadStats are the reload counters the stats show.
 func (px *Proxy) ReloadStats() (applied, failed uint64) {
-	return px.reloads.Load(), px.reloadsFailed.Load()
+	return px.opts.reloads.applied.Load(), px.opts.reloads.failed.Load()
 }
 
 // ReloadFailed counts a reload that did not get as far as Reload: the file
 // could not be read or is invalid.
-func (px *Proxy) ReloadFailed() { px.reloadsFailed.Add(1) }
+func (px *Proxy) ReloadFailed() { px.opts.reloads.failed.Add(1) }
 
 // Reload replaces the running configuration with cfg (see the comment at
 // the top of this file). On error nothing has changed.
@@ -70,10 +71,10 @@ func (px *Proxy) Reload(cfg *config.Config) error {
 	defer px.reloadMu.Unlock()
 	err := px.reload(cfg)
 	if err != nil {
-		px.reloadsFailed.Add(1)
+		px.opts.reloads.failed.Add(1)
 		return err
 	}
-	px.reloads.Add(1)
+	px.opts.reloads.applied.Add(1)
 	return nil
 }
 
@@ -129,10 +130,28 @@ func (px *Proxy) reload(cfg *config.Config) error {
 	for _, op := range old {
 		prevAt[ListenKey(op.cfg.Listen)] = op
 	}
+	byName := make(map[string]*Pool, len(old))
+	for _, op := range old {
+		byName[op.cfg.Name] = op
+	}
 	px.mu.Lock()
+	for _, op := range old {
+		// What total_connections counted of what goes away.
+		if !slices.ContainsFunc(pools, func(np *Pool) bool { return np.cfg.Name == op.cfg.Name && np.cfg.Redis == op.cfg.Redis }) {
+			px.pastTotal += int64(op.stats.accepted.Load()) + 1
+		}
+		for _, srv := range op.servers {
+			if srv.pool() == op && !slices.ContainsFunc(pools, func(np *Pool) bool { return slices.Contains(np.servers, srv) }) {
+				px.pastTotal += int64(srv.stats.connects.Load())
+			}
+		}
+	}
 	for _, np := range pools {
 		key := ListenKey(np.cfg.Listen)
 		prev := prevAt[key]
+		if op := byName[np.cfg.Name]; op != nil && op.cfg.Redis == np.cfg.Redis {
+			np.stats.continueFrom(&op.stats) // same name, same counters
+		}
 		adopted := false
 		for _, srv := range np.servers {
 			if srv.pool() == np {
@@ -237,7 +256,14 @@ const retireOwed = 30 * time.Second
 // and its servers have answered what they owe, its background work stops
 // and the servers no new pool kept are closed.
 func (px *Proxy) retire(op *Pool) {
-	if op.next.Load() == nil {
+	if op.next.Load() != nil {
+		// Idle clients move now, not when they next send.
+		op.mu.Lock()
+		for s := range op.sessions {
+			s.wakeToFollow()
+		}
+		op.mu.Unlock()
+	} else {
 		grace := time.NewTimer(px.opts.Grace)
 		select {
 		case <-grace.C:
@@ -273,6 +299,20 @@ func (px *Proxy) retire(op *Pool) {
 	delete(px.retired, op)
 	px.mu.Unlock()
 	op.logger.Debug("replaced pool closed")
+}
+
+// continueFrom starts the counters at old's values: a reload that keeps a
+// pool's name keeps its counters going. Gauges (blocked) are not copied:
+// they count what is still on the old pool.
+func (ps *poolStats) continueFrom(old *poolStats) {
+	for _, c := range [][2]*atomic.Uint64{
+		{&ps.accepted, &old.accepted}, {&ps.clientEOF, &old.clientEOF}, {&ps.clientErr, &old.clientErr},
+		{&ps.refused, &old.refused}, {&ps.serverEjects, &old.serverEjects}, {&ps.forwardErrors, &old.forwardErrors},
+		{&ps.fragments, &old.fragments}, {&ps.pubsubDropped, &old.pubsubDropped},
+		{&ps.noreplyErrors, &old.noreplyErrors}, {&ps.pushedBack, &old.pushedBack},
+	} {
+		c[0].Store(c[1].Load())
+	}
 }
 
 func (p *Pool) sessionCount() int {

@@ -99,7 +99,8 @@ type session struct {
 	expected int
 	answered int
 
-	draining atomic.Bool // the pool is shutting down: stop at a request boundary
+	draining   atomic.Bool // the pool is shutting down: stop at a request boundary
+	followWake atomic.Bool // a reload woke the reader to follow it (wakeToFollow)
 
 	// A blocking command being run (redis_block.go), guarded by mu; while
 	// blocked is true, the reader dispatches nothing more.
@@ -170,7 +171,28 @@ func (s *session) readLoop() error {
 		return err
 	}
 	var stopErr error
-	err := s.raw.readLoop(s.readBuffer, s.putReadBuffer, func(buf []byte, n int) bool {
+	for {
+		err := s.readBatches(&stopErr)
+		if stopErr != nil {
+			return stopErr
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) && !s.draining.Load() && s.followWake.Swap(false) {
+			// A reload woke the idle reader to move it to the new pool.
+			_ = s.conn.SetReadDeadline(time.Time{})
+			if s.wokenToStop() {
+				return err // the deadline cleared may have been set to stop it
+			}
+			s.follow()
+			continue
+		}
+		return err
+	}
+}
+
+// readBatches reads and handles requests until the stream ends, a read
+// deadline passes or the reader must stop (then *stopErr says why).
+func (s *session) readBatches(stopErr *error) error {
+	return s.raw.readLoop(s.readBuffer, s.putReadBuffer, func(buf []byte, n int) bool {
 		if s.rbuf == nil {
 			s.rbuf, s.rbufp, s.lent = buf, s.lent, nil
 		}
@@ -211,15 +233,30 @@ func (s *session) readLoop() error {
 			return false
 		}
 		if err := s.waitForRoom(); err != nil {
-			stopErr = err
+			*stopErr = err
 			return false
 		}
 		return true
 	})
-	if stopErr != nil {
-		return stopErr
+}
+
+// wokenToStop reports whether something that wakes the reader with a
+// read deadline to stop it (drain, CLIENT KILL, a failed write, abort, a
+// slow subscriber) has happened: each sets its flag before the deadline.
+func (s *session) wokenToStop() bool {
+	if s.draining.Load() || s.client.killed.Load() || s.slow.Load() {
+		return true
 	}
-	return err
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.broken
+}
+
+// wakeToFollow makes an idle reader move to the pool a reload put in its
+// pool's place now rather than when the client next sends.
+func (s *session) wakeToFollow() {
+	s.followWake.Store(true)
+	_ = s.conn.SetReadDeadline(time.Now())
 }
 
 // drain asks the session to stop reading at the next request boundary;

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"slices"
+
 	"github.com/shardproxy/shardproxy/internal/rediscmd"
 	"github.com/shardproxy/shardproxy/internal/stats"
 )
@@ -12,7 +14,18 @@ import (
 func (px *Proxy) Collect(s *stats.Snapshot) {
 	var total, curr int64
 	s.Pools = s.Pools[:0]
-	for _, p := range px.pools {
+	applied, failed := px.ReloadStats()
+	s.Extra = append(s.Extra[:0],
+		stats.Field{Name: "reloads", Value: int64(applied)},
+		stats.Field{Name: "reloads_failed", Value: int64(failed)})
+	px.mu.Lock()
+	pools := slices.Clone(px.pools)
+	total = px.pastTotal
+	for p := range px.retired {
+		curr += p.clients.Load() // clients a reload has not moved yet
+	}
+	px.mu.Unlock()
+	for _, p := range pools {
 		ps := p.collect()
 		s.Pools = append(s.Pools, ps)
 		total += int64(p.stats.accepted.Load()) + 1 // clients and the listener

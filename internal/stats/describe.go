@@ -80,6 +80,15 @@ func ServerAdditions() []Description {
 	}
 }
 
+// ProxyAdditions describes shardproxy's own process-wide counters, which
+// the JSON writes after curr_connections (Snapshot.Extra), in this order.
+func ProxyAdditions() []Description {
+	return []Description{
+		{"reloads", "# configuration reloads applied (SIGUSR1)", Counter},
+		{"reloads_failed", "# configuration reloads refused, the running configuration kept (invalid file, address not bound)", Counter},
+	}
+}
+
 // Describe writes the stats descriptions as `nutcracker -D` does, after the
 // version banner that the caller prints. shardproxy's additions follow
 // nutcracker's lines in each section, in the same format, so a tool that
@@ -92,6 +101,10 @@ func Describe(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nserver stats:\n")
 	for _, d := range append(ServerStats(), ServerAdditions()...) {
+		fmt.Fprintf(w, "  %-20s\"%s\"\n", d.Name, d.Desc)
+	}
+	fmt.Fprintf(w, "\nproxy stats:\n")
+	for _, d := range ProxyAdditions() {
 		fmt.Fprintf(w, "  %-20s\"%s\"\n", d.Name, d.Desc)
 	}
 }

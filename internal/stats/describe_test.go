@@ -11,7 +11,7 @@ import (
 
 // TestDescribeMatchesNutcracker checks that -D prints nutcracker's lines
 // unchanged and first in each section, and shardproxy's additions after
-// them in the same format.
+// them in the same format, then a section of its own.
 func TestDescribeMatchesNutcracker(t *testing.T) {
 	bin := testutil.Binary(t, "nutcracker")
 	var out bytes.Buffer
@@ -40,10 +40,16 @@ func TestDescribeMatchesNutcracker(t *testing.T) {
 		additions = append(additions, "  "+pad(d.Name)+`"`+d.Desc+`"`+"\n")
 	}
 	serverAdds := strings.Join(additions, "")
+	additions = nil
+	for _, d := range ProxyAdditions() {
+		additions = append(additions, "  "+pad(d.Name)+`"`+d.Desc+`"`+"\n")
+	}
+	proxyAdds := strings.Join(additions, "")
 
-	// nutcracker's text with the additions at the end of each section.
+	// nutcracker's text with the additions at the end of each section,
+	// and a section of shardproxy's own process-wide counters.
 	want := strings.Replace(theirs, "\n\nserver stats:", "\n"+poolAdds+"\nserver stats:", 1)
-	want = strings.TrimSuffix(want, "\n") + "\n" + serverAdds
+	want = strings.TrimSuffix(want, "\n") + "\n" + serverAdds + "\nproxy stats:\n" + proxyAdds
 	if ours != want {
 		t.Errorf("Describe:\n%s\nwant:\n%s", ours, want)
 	}

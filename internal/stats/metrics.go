@@ -13,7 +13,8 @@ import (
 //
 //	shardproxy_<level>_<key>[_total | _seconds]
 //
-// where level is pool or server, a server key loses its own "server_"
+// (shardproxy_<key>[_total] for the process's own counters, such as
+// reloads), where level is pool or server, a server key loses its own "server_"
 // prefix (server_eof → shardproxy_server_eof_total), counters end in
 // _total, gauges have no suffix, and timestamps (server_ejected_at, in
 // microseconds in the JSON) become seconds with the suffix _seconds.
@@ -30,6 +31,9 @@ type metricDesc struct {
 func newMetricDesc(level string, d Description, labels []string) metricDesc {
 	name := sanitizeName(strings.TrimPrefix(d.Name, level+"_"))
 	fq := namespace + "_" + level + "_" + name
+	if level == "" { // the process's own: shardproxy_<key>
+		fq = namespace + "_" + name
+	}
 	switch d.Kind {
 	case Counter:
 		fq += "_total"
@@ -118,6 +122,9 @@ func newCollector(collect func(*Snapshot), slow *SlowLog) *collector {
 	for _, d := range ServerAdditions() {
 		c.extra["server "+d.Name] = newMetricDesc("server", d, serverLabels)
 	}
+	for _, d := range ProxyAdditions() {
+		c.extra[" "+d.Name] = newMetricDesc("", d, nil)
+	}
 	c.mu.Unlock()
 	return c
 }
@@ -131,6 +138,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	c.collect(&s)
 	ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(s.CurrConnections))
 	ch <- prometheus.MustNewConstMetric(c.connsTotal, prometheus.CounterValue, float64(s.TotalConnections))
+	for _, f := range s.Extra {
+		send(ch, c.extraDesc("", f.Name, nil), f.Value)
+	}
 	for i := range s.Pools {
 		p := &s.Pools[i]
 		for j, v := range p.counters() {

@@ -20,7 +20,10 @@ type Snapshot struct {
 	// Filled by the Source.
 	TotalConnections int64 // connections ever accepted or opened, clients and servers
 	CurrConnections  int64 // connections open now, clients and servers
-	Pools            []PoolSnapshot
+	// Extra holds shardproxy's own process-wide counters, written after
+	// curr_connections; see ProxyAdditions.
+	Extra []Field
+	Pools []PoolSnapshot
 }
 
 // PoolSnapshot is one pool's counters. The int64 fields are nutcracker's,
@@ -101,7 +104,7 @@ type CommandLatency struct {
 }
 
 // Source fills a Snapshot with the proxy's counters. Collect sets
-// TotalConnections, CurrConnections and Pools, and leaves the rest alone.
+// TotalConnections, CurrConnections, Extra and Pools, and leaves the rest alone.
 // It must be cheap: it runs when the stats port or /metrics is read. A
 // Server never calls it from two goroutines at once.
 type Source interface {
@@ -154,6 +157,7 @@ func AppendJSON(dst []byte, s *Snapshot) []byte {
 	b = appendNum(b, "timestamp", s.Timestamp)
 	b = appendNum(b, "total_connections", s.TotalConnections)
 	b = appendNum(b, "curr_connections", s.CurrConnections)
+	b = appendFields(b, s.Extra)
 	for i := range s.Pools {
 		p := &s.Pools[i]
 		b = appendKey(b, p.Name)
@@ -177,7 +181,7 @@ func AppendJSON(dst []byte, s *Snapshot) []byte {
 	// stats_add_footer: the last byte (the "," after an object) becomes
 	// the final "}".
 	if len(s.Pools) == 0 {
-		b = b[:len(b)-2] // drop the ", " after curr_connections
+		b = b[:len(b)-2] // drop the ", " after the last number
 		b = append(b, '}')
 	} else {
 		b[len(b)-1] = '}'
