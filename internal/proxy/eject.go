@@ -95,6 +95,9 @@ func (s *server) probeLoop() {
 			return
 		case <-t.C:
 		}
+		if s.pool() != p {
+			return // a reload moved the server: the new pool probes it
+		}
 		err := s.probe()
 		if err == nil {
 			break
