@@ -618,3 +618,35 @@ func countFDs(t *testing.T) int {
 	}
 	return len(ents)
 }
+
+// TestReloadUnixSocket: a unix socket path that stays keeps its socket
+// (the same file, never unlinked); a path that goes is removed and
+// refuses, as a fresh start without it would leave it.
+func TestReloadUnixSocket(t *testing.T) {
+	rs := startRedises(t, 1)
+	dir := t.TempDir()
+	p1, p2 := dir+"/one.sock", dir+"/two.sock"
+	px := startReloadable(t, redisPoolYAML("alpha", p1, "", rs...))
+	before, err := os.Stat(p1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dialRaw(t, p1)
+	mustReload(t, px, redisPoolYAML("alpha", p1, "  timeout: 1000\n", rs...)+redisPoolYAML("beta", p2, "", rs...))
+	if after, err := os.Stat(p1); err != nil || !os.SameFile(before, after) {
+		t.Errorf("the kept socket %s was replaced: %v", p1, err)
+	}
+	if got := c.roundTrip(cmd("PING")); got != "+PONG\r\n" {
+		t.Errorf("PING on the kept socket: %q", got)
+	}
+	if got := dialRaw(t, p2).roundTrip(cmd("PING")); got != "+PONG\r\n" {
+		t.Errorf("PING on the new socket: %q", got)
+	}
+	mustReload(t, px, redisPoolYAML("beta", p2, "", rs...))
+	if _, err := os.Stat(p1); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the dropped socket's path is still there: %v", err)
+	}
+	if _, err := net.Dial("unix", p1); err == nil {
+		t.Error("the dropped socket still accepts")
+	}
+}
