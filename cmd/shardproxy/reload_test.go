@@ -95,11 +95,12 @@ func descriptors(t *testing.T, pid int) (sockets int, others []string) {
 
 // TestReloadSignal drives SIGUSR1 on the binary: an invalid file changes
 // nothing and is reported with file:line and counted; twemproxy's
-// scenario of a pool added, then both pools replaced by one with
-// preconnect on a third address, leaves the process with exactly the
-// descriptors it needs.
+// test_pool_add_del — a second pool over the same servers added, then
+// both replaced by one with preconnect on a third address — leaves the
+// process with exactly the descriptors it needs (twemproxy's count: 5
+// sockets).
 func TestReloadSignal(t *testing.T) {
-	rs := []*testutil.Server{testutil.StartRedis(t), testutil.StartRedis(t), testutil.StartRedis(t)}
+	rs := []*testutil.Server{testutil.StartRedis(t), testutil.StartRedis(t)}
 	a, b, c := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)), fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)), fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "nutcracker.yml")
@@ -110,7 +111,7 @@ func TestReloadSignal(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write(redisPoolConf("alpha", a, "", rs[0]))
+	write(redisPoolConf("alpha", a, "", rs...))
 	statsPort := testutil.FreePort(t)
 	statsAddr := fmt.Sprintf("127.0.0.1:%d", statsPort)
 	cmd := startForeground(t, a, "-c", conf, "-o", logPath, "-v", "6", "-s", strconv.Itoa(statsPort), "-a", "127.0.0.1", "-i", "10")
@@ -119,11 +120,11 @@ func TestReloadSignal(t *testing.T) {
 	_, baseline := descriptors(t, pid)
 
 	// An invalid file: nothing changes, every problem is logged.
-	write(redisPoolConf("alpha", a, "  hashh: fnv1a_64\n", rs[0]) + redisPoolConf("beta", b, "  timeout: -5\n", rs[1]))
+	write(redisPoolConf("alpha", a, "  hashh: fnv1a_64\n", rs...) + redisPoolConf("beta", b, "  timeout: -5\n", rs...))
 	_ = syscall.Kill(pid, syscall.SIGUSR1)
 	readFileEventually(t, logPath, "reload refused")
 	readFileEventually(t, logPath, conf+`:4: pool \"alpha\": unknown key \"hashh\"`)
-	readFileEventually(t, logPath, conf+`:10: pool \"beta\": timeout`)
+	readFileEventually(t, logPath, conf+`:11: pool \"beta\": timeout`)
 	if err := ping(a); err != nil {
 		t.Errorf("after a refused reload: %v", err)
 	}
@@ -134,8 +135,8 @@ func TestReloadSignal(t *testing.T) {
 		t.Errorf("stats after a refused reload: %s", s)
 	}
 
-	// A second pool.
-	write(redisPoolConf("alpha", a, "", rs[0]) + redisPoolConf("beta", b, "", rs[1]))
+	// A second pool over the same servers (twemproxy's test_pool_add_del).
+	write(redisPoolConf("alpha", a, "", rs...) + redisPoolConf("beta", b, "", rs...))
 	_ = syscall.Kill(pid, syscall.SIGUSR1)
 	readFileEventually(t, logPath, "configuration reloaded")
 	for _, addr := range []string{a, b} {
@@ -148,8 +149,7 @@ func TestReloadSignal(t *testing.T) {
 	}
 
 	// Both replaced by one pool with preconnect on a third address.
-	const conns = 2
-	write(redisPoolConf("gamma", c, fmt.Sprintf("  preconnect: true\n  server_connections: %d\n", conns), rs[2]))
+	write(redisPoolConf("gamma", c, "  preconnect: true\n", rs...))
 	_ = syscall.Kill(pid, syscall.SIGUSR1)
 	readFileEventually(t, logPath, `msg="configuration reloaded" conf=`+conf+" pools=1")
 	for _, addr := range []string{a, b} {
@@ -169,9 +169,10 @@ func TestReloadSignal(t *testing.T) {
 	if s := rawStats(t, statsAddr); !strings.Contains(s, `"gamma": {`) || strings.Contains(s, `"alpha"`) || strings.Contains(s, `"beta"`) {
 		t.Errorf("stats after the replacement: %s", s)
 	}
-	// The listener, the stats listener, one per backend connection, one
-	// per client; besides sockets, what the process had at start.
-	want := 1 + 1 + conns + 1
+	// The listener, the stats listener, one per backend connection (two
+	// servers, one connection each), one per client — twemproxy's count —
+	// and besides sockets, what the process had at start.
+	want := 1 + 1 + 2 + 1
 	var sockets int
 	var others []string
 	settled := func() bool {
@@ -183,8 +184,8 @@ func TestReloadSignal(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if sockets != want || len(others) != len(baseline) {
-		t.Errorf("%d sockets, want %d (listener, stats, %d server connections, 1 client); other descriptors %v, at start %v",
-			sockets, want, conns, others, baseline)
+		t.Errorf("%d sockets, want %d (listener, stats, 2 server connections, 1 client); other descriptors %v, at start %v",
+			sockets, want, others, baseline)
 	}
 	_ = syscall.Kill(pid, syscall.SIGTERM)
 	if code := waitExit(t, cmd, 10*time.Second); code != 0 {
