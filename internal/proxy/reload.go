@@ -390,5 +390,7 @@ func (s *session) movable() bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.block == nil
+	// A client that has unsubscribed may still wait for confirmations
+	// from the old pool's subscriber connections.
+	return s.block == nil && (s.sub == nil || s.queue.len() == 0)
 }

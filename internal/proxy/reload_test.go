@@ -650,3 +650,47 @@ func TestReloadUnixSocket(t *testing.T) {
 		t.Error("the dropped socket still accepts")
 	}
 }
+
+// TestReloadSubscriberAndBlockedClient: a subscriber and a client blocked
+// in BLPOP stay on the old pool through a reload, get their message and
+// their element, and move to the new pool once out of it.
+func TestReloadSubscriberAndBlockedClient(t *testing.T) {
+	rs := startRedises(t, 2)
+	addr := loopback(t)
+	yaml := redisPoolYAML("alpha", addr, "", rs...)
+	px := startReloadable(t, yaml)
+	sub := dialRaw(t, addr)
+	if got := sub.roundTrip(cmd("SUBSCRIBE", "news")); got != "*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n" {
+		t.Fatalf("SUBSCRIBE: %q", got)
+	}
+	blocked := dialRaw(t, addr)
+	blocked.send(cmd("BLPOP", "queue", "10"))
+	waitBlocked(t, 1, rs...)
+
+	mustReload(t, px, redisPoolYAML("alpha", addr, "  timeout: 5000\n", rs...))
+	np := px.Pools()[0]
+	pub := dialRaw(t, addr)
+	if got := pub.roundTrip(cmd("PUBLISH", "news", "hello")); got != ":1\r\n" {
+		t.Errorf("PUBLISH after the reload: %q", got)
+	}
+	if got := sub.readReply(); got != "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n" {
+		t.Errorf("the subscriber got %q", got)
+	}
+	if got := pub.roundTrip(cmd("RPUSH", "queue", "job")); got != ":1\r\n" {
+		t.Errorf("RPUSH: %q", got)
+	}
+	if got := blocked.readReply(); got != "*2\r\n$5\r\nqueue\r\n$3\r\njob\r\n" {
+		t.Errorf("BLPOP: %q", got)
+	}
+	if got := sub.roundTrip(cmd("UNSUBSCRIBE")); !strings.HasPrefix(got, "*3\r\n$11\r\nunsubscribe\r\n") {
+		t.Errorf("UNSUBSCRIBE: %q", got)
+	}
+	for _, c := range []*rawClient{sub, blocked} {
+		if got := c.roundTrip(cmd("PING")); got != "+PONG\r\n" {
+			t.Errorf("PING: %q", got)
+		}
+	}
+	if !waitFor(5*time.Second, func() bool { return np.clients.Load() == 3 && retiredCount(px) == 0 }) {
+		t.Errorf("clients in the new pool %d, want 3; %d pools retiring", np.clients.Load(), retiredCount(px))
+	}
+}
