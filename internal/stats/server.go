@@ -3,6 +3,7 @@ package stats
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -46,6 +47,10 @@ type ServerConfig struct {
 	// Addr is the host:port to listen on, from -a and -s
 	// (nutcracker: 0.0.0.0:22222). Port 0 picks a free port; see Addr.
 	Addr string
+	// Listener, if set, is served instead of listening on Addr: the stats
+	// socket a binary upgrade handed over from the process this one
+	// replaces (see File). The Server owns it from Start on.
+	Listener net.Listener
 	// Interval is how old the JSON may be (-i): a reader gets the
 	// snapshot taken by an earlier reader if it is younger than Interval,
 	// else a new one. Nothing is collected while nobody reads. Below
@@ -117,6 +122,8 @@ type Server struct {
 	sniffing int                   // guarded by mu
 	closed   bool                  // guarded by mu
 	wg       sync.WaitGroup        // the accept loop, the HTTP server and raw handlers
+	accepts  sync.WaitGroup        // the accept loop alone, for Shutdown
+	handlers sync.WaitGroup        // serveConn goroutines alone, for Shutdown
 }
 
 // NewServer returns a Server for cfg; Start makes it listen.
@@ -188,22 +195,29 @@ func NewServer(cfg ServerConfig) *Server {
 // its own collectors.
 func (s *Server) Registry() *prometheus.Registry { return s.reg }
 
-// Start listens on Addr and serves in the background. It returns an error
-// naming the address if it cannot listen, or one from registering the
-// collectors.
+// Start listens on Addr, or takes ServerConfig.Listener, and serves in the
+// background. It returns an error naming the address if it cannot listen,
+// or one from registering the collectors.
 func (s *Server) Start() error {
+	ln := s.cfg.Listener
 	if s.regErr != nil {
+		if ln != nil {
+			ln.Close()
+		}
 		return fmt.Errorf("stats server: registering metrics: %w", s.regErr)
 	}
-	ln, err := net.Listen("tcp", s.cfg.Addr)
-	if err != nil {
-		var oe *net.OpError
-		if errors.As(err, &oe) {
-			// "listen tcp 127.0.0.1:22222: bind: address already in use"
-			// already names the address.
-			return fmt.Errorf("stats server: %w", err)
+	if ln == nil {
+		var err error
+		ln, err = net.Listen("tcp", s.cfg.Addr)
+		if err != nil {
+			var oe *net.OpError
+			if errors.As(err, &oe) {
+				// "listen tcp 127.0.0.1:22222: bind: address already in use"
+				// already names the address.
+				return fmt.Errorf("stats server: %w", err)
+			}
+			return fmt.Errorf("stats server on %s: %w", s.cfg.Addr, err)
 		}
-		return fmt.Errorf("stats server on %s: %w", s.cfg.Addr, err)
 	}
 	s.mu.Lock()
 	if s.closed || s.ln != nil {
@@ -214,6 +228,7 @@ func (s *Server) Start() error {
 	s.ln = ln
 	s.httpLn = newConnListener(ln.Addr())
 	s.wg.Add(2)
+	s.accepts.Add(1)
 	s.mu.Unlock()
 	go s.acceptLoop(ln)
 	go func() {
@@ -246,7 +261,9 @@ func (s *Server) Close() error {
 	s.closed = true
 	var err error
 	if s.ln != nil {
-		err = s.ln.Close()
+		if err = s.ln.Close(); errors.Is(err, net.ErrClosed) {
+			err = nil // Shutdown closed it
+		}
 		s.httpLn.Close()
 	}
 	for c := range s.conns {
@@ -272,8 +289,61 @@ func (s *Server) Close() error {
 	return err
 }
 
+// File returns a duplicate of the listening socket's descriptor, for a
+// binary upgrade to hand to the new process; the caller closes it.
+func (s *Server) File() (*os.File, error) {
+	s.mu.Lock()
+	ln, closed := s.ln, s.closed
+	s.mu.Unlock()
+	if ln == nil || closed {
+		return nil, errors.New("stats server: not listening")
+	}
+	f, ok := ln.(interface{ File() (*os.File, error) })
+	if !ok {
+		return nil, fmt.Errorf("stats server: listener %s has no file descriptor", ln.Addr())
+	}
+	return f.File()
+}
+
+// Shutdown stops accepting and lets the connections already accepted get
+// their answer — the JSON, or the HTTP requests under way — until ctx is
+// done; then it closes what is left as Close does. A binary upgrade calls
+// it once the new process serves the same socket: a client accepted here
+// is answered here, a later one there, and none sees its connection
+// dropped.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	ln, closed := s.ln, s.closed
+	s.mu.Unlock()
+	if closed {
+		return nil
+	}
+	var err error
+	if ln != nil {
+		ln.Close()
+		s.accepts.Wait() // no serveConn starts after this
+		done := make(chan struct{})
+		go func() {
+			s.handlers.Wait()
+			close(done)
+		}()
+		select {
+		case <-done:
+			// Every HTTP connection has reached the HTTP server.
+			err = s.http.Shutdown(ctx)
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 func (s *Server) acceptLoop(ln net.Listener) {
 	defer s.wg.Done()
+	defer s.accepts.Done()
 	var delay time.Duration
 	for {
 		c, err := ln.Accept()
@@ -308,6 +378,7 @@ func (s *Server) track(c net.Conn) (sniff, ok bool) {
 	}
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
+	s.handlers.Add(1)
 	sniff = s.httpWait > 0 && s.sniffing < maxSniffing
 	if sniff {
 		s.sniffing++
@@ -325,6 +396,7 @@ func (s *Server) untrack(c net.Conn) {
 // serveConn decides between HTTP and nutcracker's raw JSON.
 func (s *Server) serveConn(c net.Conn, sniff bool) {
 	defer s.wg.Done()
+	defer s.handlers.Done()
 	var br *bufio.Reader
 	isHTTP := false
 	if sniff {

@@ -2,6 +2,7 @@ package stats
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -737,4 +738,65 @@ func TestServerConcurrentReaders(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestServerHandOver is a binary upgrade's view of the stats port: a new
+// Server takes over the socket (File, ServerConfig.Listener), the old one
+// shuts down, and every client is answered by one or the other — the one
+// already connected to the old Server by the old Server, though it is still
+// within the HTTP wait when Shutdown begins.
+func TestServerHandOver(t *testing.T) {
+	old := NewServer(ServerConfig{Addr: "127.0.0.1:0", Version: "old", HTTPWait: 300 * time.Millisecond})
+	if err := old.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	addr := old.Addr().String()
+	waiting, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer waiting.Close()
+
+	f, err := old.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	successor := startServer(t, ServerConfig{Listener: ln, Version: "new", HTTPWait: -1})
+	if got := successor.Addr().String(); got != addr {
+		t.Fatalf("successor listens on %s, want %s", got, addr)
+	}
+
+	shutdown := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		shutdown <- old.Shutdown(ctx)
+	}()
+	// Clients dialling meanwhile are answered by whichever Server accepts them.
+	for i := range 20 {
+		b := testutil.ReadStats(t, addr)
+		if !bytes.Contains(b, []byte(`"version":"old"`)) && !bytes.Contains(b, []byte(`"version":"new"`)) {
+			t.Fatalf("client %d read %q", i, b)
+		}
+	}
+	_ = waiting.SetDeadline(time.Now().Add(5 * time.Second))
+	b, err := io.ReadAll(waiting)
+	if err != nil || !bytes.Contains(b, []byte(`"version":"old"`)) {
+		t.Errorf("the client connected before Shutdown read %q, %v; want the old server's JSON", b, err)
+	}
+	if err := <-shutdown; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if b := testutil.ReadStats(t, addr); !bytes.Contains(b, []byte(`"version":"new"`)) {
+		t.Errorf("after Shutdown a client read %q", b)
+	}
+	if _, err := old.File(); err == nil {
+		t.Error("File after Shutdown succeeded")
+	}
 }
