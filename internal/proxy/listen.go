@@ -126,6 +126,9 @@ type listener struct {
 	addr config.Address
 	ln   net.Listener
 	pool atomic.Pointer[Pool]
+	// inherited: the socket was handed over by an upgrading process, which
+	// still serves it until this one's Start has succeeded.
+	inherited bool
 
 	accepting sync.WaitGroup // the accept goroutine
 	closeOnce sync.Once
@@ -147,7 +150,7 @@ func openListener(addr config.Address, backlog int, inherited map[string]*os.Fil
 			// This process owns the path now, as if it had bound it.
 			ul.SetUnlinkOnClose(true)
 		}
-		return &listener{key: key, addr: addr, ln: ln}, nil
+		return &listener{key: key, addr: addr, ln: ln, inherited: true}, nil
 	}
 	ln, err := listen(addr, backlog)
 	if err != nil {

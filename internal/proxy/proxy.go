@@ -122,7 +122,9 @@ func (px *Proxy) Start() error {
 		l, err := openListener(pool.cfg.Listen, pool.cfg.Backlog, px.opts.Inherited)
 		if err != nil {
 			for _, l := range opened {
-				l.close(true)
+				// A handed-over unix socket's path stays: the process
+				// that handed it over goes on serving it.
+				l.close(!l.inherited)
 			}
 			px.reserve.release()
 			return fmt.Errorf("pool %q: listen on %s: %w", pool.cfg.Name, pool.cfg.Listen, err)
