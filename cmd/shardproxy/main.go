@@ -75,6 +75,13 @@ func run(args []string, stderr io.Writer) int {
 		return 0
 	}
 
+	// Resolved before anything else: the file at this path may be replaced
+	// while the process runs, and SIGUSR2 starts the new one.
+	exe, exeErr := programPath()
+	// A process started by a binary upgrade reports every failure, a bad
+	// configuration included, to the process it is to replace.
+	ho := inheritedHandover()
+
 	cfg, err := config.Load(opts.confFile)
 	if opts.testConf {
 		if err != nil {
@@ -88,11 +95,15 @@ func run(args []string, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		fmt.Fprintf(stderr, "shardproxy: configuration file '%s' syntax is invalid\n", opts.confFile)
+		if ho != nil {
+			ho.fail(fmt.Errorf("configuration file '%s' syntax is invalid:\n%w", opts.confFile, err))
+		}
 		return 1
 	}
 
 	child := daemonChild()
-	if opts.daemonize && child == nil {
+	// The successor of a daemon is detached already (see startSuccessor).
+	if opts.daemonize && child == nil && ho == nil {
 		return daemonize(stderr)
 	}
 	// Undo what start-up did (pid file, log file) in reverse order, before
@@ -111,8 +122,14 @@ func run(args []string, stderr io.Writer) int {
 		if child != nil {
 			child.fail(err)
 		}
+		if ho != nil {
+			ho.fail(err)
+		}
 		fmt.Fprintf(stderr, "shardproxy: %v\n", err)
 		return 1
+	}
+	if ho != nil && ho.err != nil {
+		return failStart(ho.err)
 	}
 
 	logFile, err := logging.OpenFile(opts.output)
@@ -127,10 +144,18 @@ func run(args []string, stderr io.Writer) int {
 	defer stopSegv()
 
 	if opts.pidFile != "" {
-		if err := writePidFile(opts.pidFile); err != nil {
-			return failStart(err)
+		// The successor of an upgrade writes it once it serves (below):
+		// until then the pid file names the process that does.
+		if ho == nil {
+			if err := writePidFile(opts.pidFile); err != nil {
+				return failStart(err)
+			}
 		}
 		undo = append(undo, func() { removePidFile(opts.pidFile, logger) })
+	}
+	timeout, err := upgradeTimeout(os.Getenv(upgradeTimeoutEnv))
+	if err != nil {
+		logger.Warn("upgrade timeout", "err", err)
 	}
 
 	if path := os.Getenv("SHARDPROXY_CPUPROFILE"); path != "" {
@@ -145,10 +170,16 @@ func run(args []string, stderr io.Writer) int {
 	// Always there, though only pools with slowlog_slower_than add to it:
 	// a reload may turn it on.
 	slowLog := stats.NewSlowLog(stats.DefaultSlowLogCapacity)
+	var inherited map[string]*os.File
+	if ho != nil {
+		inherited = ho.listeners
+	}
 	px, err := proxy.New(cfg, proxy.Options{
 		Version: version, Logger: logger, BufSize: opts.mbufSize, SlowLog: slowLog,
 		// A benchmark knob (make bench): latency histograms off.
 		NoLatency: os.Getenv("SHARDPROXY_LATENCY") == "off",
+		Inherited: inherited,
+		Grace:     proxy.DefaultGrace,
 	})
 	if err != nil {
 		return failStart(err)
@@ -156,33 +187,69 @@ func run(args []string, stderr io.Writer) int {
 	// Subscribe before listening so that a signal sent as soon as the
 	// listeners accept is never lost.
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 	if err := px.Start(); err != nil {
 		logger.Error("start failed", "err", err)
 		return failStart(err)
 	}
-	statsSrv := stats.NewServer(stats.ServerConfig{
+	stopProxy := func() {
+		if ho != nil {
+			// The sockets are still the old process's: leave unix socket
+			// paths in place for it.
+			px.StopAccepting()
+		}
+		_ = px.Shutdown(context.Background())
+	}
+	statsCfg := stats.ServerConfig{
 		Addr:     net.JoinHostPort(opts.statsAddr, strconv.Itoa(opts.statsPort)),
 		Interval: time.Duration(opts.statsInterval) * time.Millisecond,
 		Source:   px,
 		Version:  version,
 		SlowLog:  slowLog,
 		Logger:   logger,
-	})
+	}
+	if ho != nil {
+		if statsCfg.Listener, err = ho.statsListener(); err != nil {
+			logger.Error("start failed", "err", err)
+			stopProxy()
+			return failStart(err)
+		}
+	}
+	statsSrv := stats.NewServer(statsCfg)
 	if err := statsSrv.Start(); err != nil {
 		// As nutcracker: no stats port, no proxy.
 		logger.Error("start failed", "err", err)
-		_ = px.Shutdown(context.Background())
+		stopProxy()
 		return failStart(err)
 	}
 	defer statsSrv.Close()
-	logging.Log(logger, logging.Notice, "shardproxy started",
-		"version", version, "pid", os.Getpid(), "conf", opts.confFile, "pools", len(cfg.Pools), "verbosity", verbosity.Get())
+	if ho != nil && opts.pidFile != "" {
+		if err := writePidFile(opts.pidFile); err != nil {
+			logger.Error("start failed", "err", err)
+			statsSrv.Close()
+			stopProxy()
+			return failStart(err)
+		}
+	}
+	started := []any{"version", version, "pid", os.Getpid(), "conf", opts.confFile, "pools", len(cfg.Pools), "verbosity", verbosity.Get()}
+	if ho != nil {
+		started = append(started, "upgraded_from", os.Getppid())
+	}
+	logging.Log(logger, logging.Notice, "shardproxy started", started...)
 	if child != nil {
 		child.ready()
 	}
-	return serve(px, opts.confFile, sigs, logFile, verbosity, logger)
+	if ho != nil {
+		ho.ready()
+	}
+	in := &instance{
+		px: px, stats: statsSrv,
+		confFile: opts.confFile, pidFile: opts.pidFile, daemon: opts.daemonize,
+		exe: exe, exeErr: exeErr, upgradeTimeout: timeout, grace: proxy.DefaultGrace,
+		logFile: logFile, verbosity: verbosity, logger: logger,
+	}
+	return in.serve(sigs)
 }
 
 // reload reads confFile again and applies it (SIGUSR1). A file with any
@@ -210,44 +277,118 @@ func reload(px *proxy.Proxy, confFile string, logger *slog.Logger) {
 	logging.Log(logger, logging.Notice, "configuration reloaded", "conf", confFile, "pools", len(cfg.Pools))
 }
 
-// serve handles signals until SIGINT or SIGTERM, then drains and stops px.
-func serve(px *proxy.Proxy, confFile string, sigs <-chan os.Signal, logFile *logging.File, verbosity *logging.Verbosity, logger *slog.Logger) int {
-	for sig := range sigs {
-		switch sig {
-		case syscall.SIGUSR1:
-			reload(px, confFile, logger)
-		case syscall.SIGHUP:
-			if err := logFile.Reopen(); err != nil {
-				logger.Error("reopening log file failed", "path", logFile.Path(), "err", err)
-			} else {
-				logging.Log(logger, logging.Notice, "log file reopened", "signal", "SIGHUP", "path", logFile.Path())
-			}
-		case syscall.SIGTTIN:
-			v := verbosity.Add(1)
-			logging.Log(logger, logging.Notice, "verbosity raised", "signal", "SIGTTIN", "verbosity", v)
-		case syscall.SIGTTOU:
-			v := verbosity.Add(-1)
-			logging.Log(logger, logging.Notice, "verbosity lowered", "signal", "SIGTTOU", "verbosity", v)
-		case syscall.SIGINT, syscall.SIGTERM:
-			logging.Log(logger, logging.Notice, "shutting down", "signal", sig.String(), "drain_timeout", drainTimeout)
-			ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
-			go func() {
-				// A second SIGINT / SIGTERM stops waiting for in-flight requests.
-				for s := range sigs {
-					if s == syscall.SIGINT || s == syscall.SIGTERM {
-						cancel()
-						return
-					}
+// instance is a started proxy and what serve needs to run it: reload its
+// configuration, reopen its log, hand it over to a new binary, stop it.
+// Every field is set by run and immutable after.
+type instance struct {
+	px       *proxy.Proxy
+	stats    *stats.Server
+	confFile string
+	pidFile  string // "" without -p
+	daemon   bool   // started with -d
+
+	exe            string // the program file SIGUSR2 starts, resolved at start-up
+	exeErr         error  // why exe is unknown
+	upgradeTimeout time.Duration
+	grace          time.Duration // how long clients are served after a hand-over
+
+	logFile   *logging.File
+	verbosity *logging.Verbosity
+	logger    *slog.Logger
+}
+
+// serve handles signals until SIGINT or SIGTERM, or until a binary upgrade
+// has handed over, then drains and stops the proxy.
+func (in *instance) serve(sigs <-chan os.Signal) int {
+	var (
+		up     *upgrade     // the upgrade under way, if any
+		upDone <-chan error // up.done, or nil
+	)
+	for {
+		select {
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGUSR2:
+				if up != nil {
+					logging.Log(in.logger, logging.Warn, "upgrade already in progress: SIGUSR2 ignored", "new_pid", up.pid)
+					continue
 				}
-			}()
-			err := px.Shutdown(ctx)
-			cancel()
-			if err != nil {
-				logging.Log(logger, logging.Warn, "drain incomplete; remaining connections closed", "err", err)
+				if up = in.startUpgrade(); up != nil {
+					upDone = up.done
+				}
+			case syscall.SIGUSR1:
+				if up != nil {
+					// The new process reads the file anyway, and a reload
+					// could close a socket it was handed.
+					in.px.ReloadFailed()
+					in.logger.Error("reload refused: an upgrade is in progress", "signal", "SIGUSR1", "new_pid", up.pid)
+					continue
+				}
+				reload(in.px, in.confFile, in.logger)
+			case syscall.SIGINT, syscall.SIGTERM:
+				if up != nil {
+					// Both stop: the new process must not take over from
+					// a process told to stop.
+					logging.Log(in.logger, logging.Notice, "upgrade aborted: stopping the new process", "signal", sig.String(), "new_pid", up.pid)
+					up.abort()
+				}
+				logging.Log(in.logger, logging.Notice, "shutting down", "signal", sig.String(), "drain_timeout", drainTimeout)
+				in.shutdown(sigs)
+				return 0
+			default:
+				in.handleAside(sig)
 			}
-			logging.Log(logger, logging.Notice, "shardproxy stopped")
-			return 0
+		case err := <-upDone:
+			if err == nil {
+				return in.handOver(up.pid, sigs)
+			}
+			in.logger.Error("upgrade failed: this process goes on serving", "new_pid", up.pid, "exe", in.exe, "err", err.Error())
+			in.reclaimPidFile()
+			up, upDone = nil, nil
 		}
 	}
-	return 0
+}
+
+// handleAside handles the signals that change nothing but the logging:
+// SIGHUP reopens the log file, SIGTTIN and SIGTTOU raise and lower the
+// verbosity, as in nutcracker.
+func (in *instance) handleAside(sig os.Signal) {
+	switch sig {
+	case syscall.SIGHUP:
+		if err := in.logFile.Reopen(); err != nil {
+			in.logger.Error("reopening log file failed", "path", in.logFile.Path(), "err", err)
+		} else {
+			logging.Log(in.logger, logging.Notice, "log file reopened", "signal", "SIGHUP", "path", in.logFile.Path())
+		}
+	case syscall.SIGTTIN:
+		v := in.verbosity.Add(1)
+		logging.Log(in.logger, logging.Notice, "verbosity raised", "signal", "SIGTTIN", "verbosity", v)
+	case syscall.SIGTTOU:
+		v := in.verbosity.Add(-1)
+		logging.Log(in.logger, logging.Notice, "verbosity lowered", "signal", "SIGTTOU", "verbosity", v)
+	}
+}
+
+// shutdown drains and stops the proxy; a further SIGINT or SIGTERM stops
+// waiting for in-flight requests.
+func (in *instance) shutdown(sigs <-chan os.Signal) {
+	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	go func() {
+		for {
+			select {
+			case s := <-sigs:
+				if s == syscall.SIGINT || s == syscall.SIGTERM {
+					cancel()
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	if err := in.px.Shutdown(ctx); err != nil {
+		logging.Log(in.logger, logging.Warn, "drain incomplete; remaining connections closed", "err", err)
+	}
+	logging.Log(in.logger, logging.Notice, "shardproxy stopped", "pid", os.Getpid())
 }
