@@ -74,7 +74,8 @@ func upgradeTimeout(env string) (time.Duration, error) {
 }
 
 // upgrade is a new process started by SIGUSR2 that may not have answered
-// yet.
+// yet. pid and proc are immutable after startSuccessor; watch owns the
+// process's end (wait, kill) except for abort's SIGTERM.
 type upgrade struct {
 	pid  int
 	proc *os.Process
