@@ -87,9 +87,10 @@ type upgrade struct {
 
 // startSuccessor starts exe with argv, handing it files (sockets by key,
 // as in listenFDsEnv), and watches for its answer for at most timeout.
-// The caller closes files afterwards; they stay non-blocking (passable). A daemon's successor gets a session
-// of its own, as daemonize gives the first daemon; either way it inherits
-// this process's standard I/O (/dev/null for a daemon).
+// The caller closes files afterwards; they stay non-blocking (passable).
+// A daemon's successor gets a session of its own, as daemonize gives the
+// first daemon; either way it inherits this process's standard I/O
+// (/dev/null for a daemon).
 func startSuccessor(exe string, argv []string, daemon bool, files map[string]*os.File, timeout time.Duration) (*upgrade, error) {
 	r, w, err := os.Pipe()
 	if err != nil {

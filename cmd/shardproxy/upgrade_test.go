@@ -488,7 +488,9 @@ func TestUpgradeFailureKeepsServing(t *testing.T) {
 				t.Errorf("processes left by the failed upgrade: %v", kids)
 			}
 
-			// Put things right: the next upgrade succeeds.
+			// Put things right: the next upgrade succeeds. (It needs the
+			// old process's sockets still non-blocking, or StopAccepting
+			// would wait forever in accept(2): see passable.)
 			copyFile(t, testutil.BuildShardproxy(t), bin)
 			if err := os.WriteFile(conf, []byte(good), 0o644); err != nil {
 				t.Fatal(err)
