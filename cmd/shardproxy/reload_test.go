@@ -26,8 +26,8 @@ func redisPoolConf(name, listen, extra string, servers ...*testutil.Server) stri
 	return b.String()
 }
 
-// ping does a PING on a new connection to addr.
-func ping(addr string) error {
+// pingNew does a PING on a new connection to addr.
+func pingNew(addr string) error {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
 		return err
@@ -125,7 +125,7 @@ func TestReloadSignal(t *testing.T) {
 	readFileEventually(t, logPath, "reload refused")
 	readFileEventually(t, logPath, conf+`:4: pool \"alpha\": unknown key \"hashh\"`)
 	readFileEventually(t, logPath, conf+`:11: pool \"beta\": timeout`)
-	if err := ping(a); err != nil {
+	if err := pingNew(a); err != nil {
 		t.Errorf("after a refused reload: %v", err)
 	}
 	if !refusedConnect(b) {
@@ -140,7 +140,7 @@ func TestReloadSignal(t *testing.T) {
 	_ = syscall.Kill(pid, syscall.SIGUSR1)
 	readFileEventually(t, logPath, "configuration reloaded")
 	for _, addr := range []string{a, b} {
-		if err := ping(addr); err != nil {
+		if err := pingNew(addr); err != nil {
 			t.Errorf("%s after adding beta: %v", addr, err)
 		}
 	}
