@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -186,6 +187,16 @@ func TestPipelinedClientsTwoServers(t *testing.T) {
 	}()
 	time.Sleep(50 * time.Millisecond)
 
+	// A client that leaves (with a reset) with requests in flight: its
+	// replies, when they come, are dropped, and nobody else's disturbed.
+	gone := dial(t, px.Addr())
+	gone.send(encode(encode(encode(nil, "GET", keys[0][0]), "GET", keys[0][1]), "PING"))
+	time.Sleep(20 * time.Millisecond)
+	if err := gone.Conn.(*net.TCPConn).SetLinger(0); err != nil {
+		t.Fatal(err)
+	}
+	gone.Close()
+
 	var wg sync.WaitGroup
 	errs := make(chan string, clients)
 	for ci := range clients {
@@ -263,5 +274,54 @@ func TestConfigErrors(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
+	}
+}
+
+// A client that pipelines more requests than it may have in flight, and
+// more reply bytes than it may have unread, is paused, not refused: it
+// gets every reply, in order, once it reads them.
+func TestLimits(t *testing.T) {
+	px, _ := startProxy(t, testutil.StartRedis(t))
+	// A small receive buffer, so that the proxy's writes to this client
+	// block and it waits for EPOLLOUT.
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+	}}
+	nc, err := d.Dial("tcp", px.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	c := &conn{t, nc, bufio.NewReader(nc)}
+	value := strings.Repeat("x", 100<<10)
+	if got := c.do("SET", "big", value); got != "+OK" {
+		t.Fatalf("SET: %q", got)
+	}
+	var batch []byte
+	const small = 2 * maxInflight
+	for i := range small {
+		batch = encode(batch, "GET", "k"+strconv.Itoa(i%10))
+	}
+	const large = 8 * maxOutput / (100 << 10)
+	for range large {
+		batch = encode(batch, "GET", "big")
+	}
+	batch = encode(batch, "PING", "last")
+	go func() { _, _ = c.Write(batch) }()
+	time.Sleep(200 * time.Millisecond) // let the proxy fill up and pause
+	for i := range small {
+		if got := c.reply(); got != "$nil" {
+			t.Fatalf("GET %d: %q", i, got)
+		}
+	}
+	for i := range large {
+		if got := c.reply(); got != "$"+value {
+			t.Fatalf("GET big %d: %.20q…", i, got)
+		}
+	}
+	if got := c.reply(); got != "$last" {
+		t.Fatalf("PING: %q", got)
 	}
 }
