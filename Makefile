@@ -7,7 +7,7 @@ FUZZTIME    ?= 60s
 # Debian installs nutcracker in /usr/sbin, not on every user's PATH.
 export PATH := $(PATH):/usr/sbin:/sbin
 
-.PHONY: bench-stats all build test lint vet staticcheck fmt-check demo fuzz vectors bench deps-test deps-demo deps-bench deps-vectors fresh-check clean
+.PHONY: bench-evloop bench-stats all build test lint vet staticcheck fmt-check demo fuzz vectors bench deps-test deps-demo deps-bench deps-vectors fresh-check clean
 
 all: build
 
@@ -69,6 +69,15 @@ bench: deps-bench build
 # an A/A run for the noise floor (~10 minutes).
 bench-stats: deps-bench build
 	{ PIN=1 bench/statscost.sh bin/shardproxy 40; echo; PIN=1 bench/statscost.sh bin/shardproxy 10 aa; } | tee bench/stats-cost.md
+
+# Issue 16: the event-loop prototype (bench/evloop) against nutcracker and
+# shardproxy, unpinned and pinned to one core, idle-connection memory at
+# 5,000 and 50,000 clients, syscall counts and profiles (bench/README.md,
+# "Event-loop prototype (issue 16)"). Needs root for 50,000 descriptors.
+# Takes ~10 minutes; run it on a quiet machine.
+bench-evloop: deps-bench build
+	$(GO) build -o bin/evloop ./bench/evloop
+	$(GO) run ./bench -evloop -shardproxy bin/shardproxy -evloop-bin bin/evloop -evloop-profiles bench/evloop-profiles | tee bench/evloop.md
 
 # Long fuzzing: every fuzz target for FUZZTIME each (make fuzz FUZZTIME=10m).
 fuzz:

@@ -47,8 +47,18 @@ func main() {
 	bin := flag.String("shardproxy", "bin/shardproxy", "shardproxy binary")
 	idle := flag.Int("idle", 5000, "idle connections for the memory figure")
 	pubsubOnly := flag.Bool("pubsub", false, "run only the pub/sub fan-out row")
+	evMode := flag.Bool("evloop", false, "run only the event-loop comparison of issue 16 (bench/evloop.go)")
+	evBin := flag.String("evloop-bin", "bin/evloop", "the event-loop prototype's binary (go build -o bin/evloop ./bench/evloop)")
+	evIdle := flag.String("evloop-idle", "5000,50000", "-evloop: idle client connections for the memory figures")
+	evPhases := flag.String("evloop-phases", "unpinned,pinned,memory,profile", "-evloop: which parts to run")
+	evProf := flag.String("evloop-profiles", "", "-evloop: keep the profiles in this directory (default: a new one in the temp dir)")
 	flag.Parse()
 	log.SetFlags(0)
+	if *evMode {
+		evloopMain(evOptions{rounds: *rounds, requests: *requests, spBin: *bin, evBin: *evBin,
+			idle: parseCounts(*evIdle), phases: strings.Split(*evPhases, ","), profDir: *evProf})
+		return
+	}
 	raiseFileLimit(*idle*3 + 1000)
 
 	dir, err := os.MkdirTemp("", "shardproxy-bench")
@@ -286,12 +296,18 @@ func roundOrder(targets []target, round int) []target {
 // runOne runs one redis-benchmark and charges CPU time to the proxy and
 // the redis-servers.
 func runOne(tg target, w workload, n int, redisPIDs []int) sample {
+	return runLoad(nil, tg, w, n, redisPIDs)
+}
+
+// runLoad is runOne with redis-benchmark started under prefix (e.g.
+// "taskset -c 1"), so that the load can be pinned.
+func runLoad(prefix []string, tg target, w workload, n int, redisPIDs []int) sample {
 	args := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(tg.port), "-c", strconv.Itoa(w.clients),
 		"-n", strconv.Itoa(n), "-r", "100000", "-d", "64", "--csv"}
-	args = append(args, w.args...)
+	args = append(append(slices.Clone(prefix), lookPath("redis-benchmark")), append(args, w.args...)...)
 	p0 := cpuNanos(tg.pid)
 	r0 := cpuNanos(redisPIDs...)
-	out, err := exec.Command(lookPath("redis-benchmark"), args...).Output()
+	out, err := exec.Command(args[0], args[1:]...).Output()
 	if err != nil {
 		log.Fatalf("redis-benchmark %v: %v\n%s", args, err, out)
 	}
