@@ -75,12 +75,14 @@ func evloopMain(o evOptions) {
 			log.Fatalf("%v (make bench-evloop builds both binaries)", err)
 		}
 	}
-	if o.profDir == "" {
-		dir, err := os.MkdirTemp("", "evloop-profiles")
-		check(err)
-		o.profDir = dir
+	if slices.Contains(o.phases, "profile") {
+		if o.profDir == "" {
+			dir, err := os.MkdirTemp("", "evloop-profiles")
+			check(err)
+			o.profDir = dir
+		}
+		check(os.MkdirAll(o.profDir, 0o755))
 	}
-	check(os.MkdirAll(o.profDir, 0o755))
 	start := time.Now()
 	fmt.Printf("Measured %s on %d CPUs: %d rounds × %d requests (GET 1 client: %d), median of rounds, redis-benchmark (random keys over 100,000, 64-byte values), 2 redis-servers.\n\n",
 		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), o.rounds, o.requests, o.requests/5)
@@ -102,7 +104,10 @@ func evloopMain(o evOptions) {
 			log.Fatalf("-evloop-phases: unknown phase %q (unpinned, pinned, memory, profile)", ph)
 		}
 	}
-	fmt.Printf("Profiles kept in %s. The whole run took %s.\n", o.profDir, time.Since(start).Round(time.Second))
+	if slices.Contains(o.phases, "profile") {
+		fmt.Printf("Profiles kept in %s. ", o.profDir)
+	}
+	fmt.Printf("The whole run took %s.\n", time.Since(start).Round(time.Second))
 }
 
 func legend(k proxyKind) string { return k.name + " = " + k.note }
