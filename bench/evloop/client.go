@@ -47,7 +47,8 @@ func (l *loop) readClient(c *client) {
 	buf := l.rbuf
 	if c.in != nil {
 		if cap(c.in)-len(c.in) < outBufSize {
-			grown := make([]byte, len(c.in), max(2*cap(c.in), len(c.in)+int(c.need), len(c.in)+readBufSize))
+			size := min(max(2*cap(c.in), len(c.in)+int(c.need), len(c.in)+readBufSize), maxRequest+readBufSize)
+			grown := make([]byte, len(c.in), size)
 			copy(grown, c.in)
 			l.putBuf(c.in)
 			c.in = grown
