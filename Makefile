@@ -74,7 +74,7 @@ bench-stats: deps-bench build
 # shardproxy, unpinned and pinned to one core, idle-connection memory at
 # 5,000 and 50,000 clients, syscall counts and profiles (bench/README.md,
 # "Event-loop prototype (issue 16)"). Needs root for 50,000 descriptors.
-# Takes ~10 minutes; run it on a quiet machine.
+# Takes ~7 minutes; run it on a quiet machine.
 bench-evloop: deps-bench build
 	$(GO) build -o bin/evloop ./bench/evloop
 	$(GO) run ./bench -evloop -shardproxy bin/shardproxy -evloop-bin bin/evloop -evloop-profiles bench/evloop-profiles | tee bench/evloop.md
