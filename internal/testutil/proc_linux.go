@@ -3,7 +3,10 @@ package testutil
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 	"unsafe"
@@ -66,4 +69,52 @@ func procState(pid int) byte {
 		return 0
 	}
 	return b[i+2]
+}
+
+// listenerOf names the process listening on the TCP address addr
+// ("pid 123: redis-server …"), from /proc/net/tcp and every process's
+// descriptors, or returns "" if it cannot be found.
+func listenerOf(addr string) string {
+	_, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil {
+		return ""
+	}
+	inode := ""
+	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(table)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			f := strings.Fields(line)
+			// local_address is hex IP:PORT; st 0A is LISTEN; f[9] the inode.
+			if len(f) < 10 || f[3] != "0A" || !strings.HasSuffix(f[1], fmt.Sprintf(":%04X", port)) {
+				continue
+			}
+			inode = f[9]
+		}
+	}
+	if inode == "" {
+		return "no listening socket found in /proc/net/tcp"
+	}
+	want := "socket:[" + inode + "]"
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		for _, fd := range fds {
+			if target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); target == want {
+				cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+				return fmt.Sprintf("pid %d: %s", pid, strings.TrimSpace(string(bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '}))))
+			}
+		}
+	}
+	return "socket inode " + inode + ", no process found holding it"
 }

@@ -21,3 +21,6 @@ func waitStopped(pid int) {}
 
 // procState is not available on this platform.
 func procState(pid int) byte { return 0 }
+
+// listenerOf cannot find a listening socket's process on this platform.
+func listenerOf(addr string) string { return "" }

@@ -127,11 +127,27 @@ func (s *Server) startOrFail(t testing.TB) {
 	}
 }
 
+// portHeldError is start's error when something already listens on an
+// address the server is to listen on: another process took the port
+// FreePort chose.
+type portHeldError struct {
+	addr   string
+	holder string // who listens there, when it can be found out
+}
+
+func (e *portHeldError) Error() string {
+	msg := e.addr + " already accepts connections before the server started: another process holds it"
+	if e.holder != "" {
+		msg += " (" + e.holder + ")"
+	}
+	return msg
+}
+
 // start runs the process and waits until every wait address accepts.
 func (s *Server) start() error {
 	for _, a := range s.waitAddrs {
 		if accepting(addrNetwork(a), a) {
-			return fmt.Errorf("%s already accepts connections before the server started: another process holds it", a)
+			return &portHeldError{addr: a, holder: listenerOf(a)}
 		}
 	}
 	out, err := os.OpenFile(s.outPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)

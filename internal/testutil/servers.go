@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -41,15 +42,32 @@ func redisConf(port int, dir string, extra []string) string {
 // its cron, which the default hz 10 runs only every 100 ms. extraConfLines
 // are appended, so they can add to or override these, e.g.
 // "requirepass secret" or "replicaof 127.0.0.1 6379".
+//
+// A port that something outside the tests' port reservations already
+// listens on is logged with its holder, and another port is tried.
 func StartRedis(t testing.TB, extraConfLines ...string) *Server {
 	t.Helper()
 	bin := Binary(t, "redis-server")
 	s := newServer(t, bin)
-	port := FreePort(t)
-	s.setAddr(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-	startRedis(t, s, port, extraConfLines)
-	return s
+	for attempt := 1; ; attempt++ {
+		port := FreePort(t)
+		s.setAddr(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		err := tryStartRedis(t, s, port, extraConfLines)
+		var held *portHeldError
+		if errors.As(err, &held) && attempt < portAttempts {
+			t.Logf("%v; trying another port", err)
+			continue
+		}
+		if err != nil {
+			t.Fatalf("starting %s %s: %v\n--- log ---\n%s", s.Name, strings.Join(s.args, " "), err, tail(s.Log(), logTail))
+		}
+		return s
+	}
 }
+
+// portAttempts is how many ports StartRedis tries when the ones it is given
+// turn out to be held by another process.
+const portAttempts = 3
 
 // StartRedisUnix starts redis-server listening only on a unix socket, which
 // becomes Addr (Network "unix", Port 0). The socket lives in a short
@@ -74,6 +92,14 @@ func StartRedisUnix(t testing.TB, extraConfLines ...string) *Server {
 // startRedis writes s.Dir/redis.conf and starts the server on it.
 func startRedis(t testing.TB, s *Server, port int, extra []string) {
 	t.Helper()
+	if err := tryStartRedis(t, s, port, extra); err != nil {
+		t.Fatalf("starting %s %s: %v\n--- log ---\n%s", s.Name, strings.Join(s.args, " "), err, tail(s.Log(), logTail))
+	}
+}
+
+// tryStartRedis writes s.Dir/redis.conf and starts the server on it.
+func tryStartRedis(t testing.TB, s *Server, port int, extra []string) error {
+	t.Helper()
 	lines := append([]string{
 		`save ""`,
 		"appendonly no",
@@ -84,7 +110,7 @@ func startRedis(t testing.TB, s *Server, port int, extra []string) {
 	writeFile(t, s.ConfPath, redisConf(port, s.Dir, lines))
 	s.args = []string{s.ConfPath}
 	s.waitAddrs = []string{s.Addr}
-	s.startOrFail(t)
+	return s.start()
 }
 
 // StartSentinel starts redis-sentinel on a free port of 127.0.0.1 with a

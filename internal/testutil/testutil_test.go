@@ -696,3 +696,23 @@ func TestRedisDo(t *testing.T) {
 		t.Errorf("unknown command: %v, want a RedisError", err)
 	}
 }
+
+// TestListenerOfNamesTheHolder: a port found taken is reported with the
+// process listening on it.
+func TestListenerOfNamesTheHolder(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	got := listenerOf(l.Addr().String())
+	if want := fmt.Sprintf("pid %d: ", os.Getpid()); !strings.HasPrefix(got, want) {
+		t.Errorf("listenerOf(%s) = %q, want it to start with %q", l.Addr(), got, want)
+	}
+	if msg := (&portHeldError{addr: l.Addr().String(), holder: got}).Error(); !strings.Contains(msg, "already accepts connections") || !strings.Contains(msg, got) {
+		t.Errorf("error %q", msg)
+	}
+}
