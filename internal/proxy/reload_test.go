@@ -494,10 +494,15 @@ func TestReloadUnderLoad(t *testing.T) {
 	baseGoroutines := runtime.NumGoroutine()
 	baseFDs := countFDs(t)
 	px := startReloadable(t, fileA)
-	// Warm the kept pool's connections up, then count them.
+	// Warm the kept pool's connections up (a key on each server), then
+	// count them.
 	warm := dialRaw(t, kept)
-	for i := range 50 {
-		warm.roundTrip(cmd("SET", fmt.Sprint("w", i), "1"))
+	for _, srv := range px.Pools()[0].servers {
+		for i := 0; srv.stats.connects.Load() == 0 && i < 10_000; i++ {
+			if k := fmt.Sprint("w", i); px.Pools()[0].pick([]byte(k)) == srv {
+				warm.roundTrip(cmd("SET", k, "1"))
+			}
+		}
 	}
 	warm.conn.Close()
 	keptConnects := func() uint64 {
@@ -593,7 +598,12 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	t.Logf("%d reloads, %d requests answered", reloads, answered.Load())
 	if got := keptConnects(); got != connects {
-		t.Errorf("the kept pool's servers were dialled %d times during the reloads", got-connects)
+		var why []string
+		for _, srv := range px.Pools()[0].servers {
+			why = append(why, fmt.Sprintf("%s: eof %d, err %d, timed out %d", srv.name,
+				srv.stats.eof.Load(), srv.stats.err.Load(), srv.stats.timedOut.Load()))
+		}
+		t.Errorf("the kept pool's servers were dialled %d times during the reloads (%s)", got-connects, strings.Join(why, "; "))
 	}
 	if !waitFor(10*time.Second, func() bool { return retiredCount(px) == 0 }) {
 		t.Errorf("%d replaced pools never closed", retiredCount(px))
