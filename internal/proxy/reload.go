@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"sync/atomic"
@@ -211,9 +212,7 @@ func (px *Proxy) reload(cfg *config.Config) error {
 
 // update applies what a reload may change on a socket that stays: the
 // backlog (listen(2) again sets it) and a unix socket's mode.
-func (l *listener) update(addr config.Address, backlog int, logger interface {
-	Warn(string, ...any)
-}) {
+func (l *listener) update(addr config.Address, backlog int, logger *slog.Logger) {
 	if backlog <= 0 {
 		backlog = syscall.SOMAXCONN
 	}
