@@ -630,8 +630,9 @@ func countFDs(t *testing.T) int {
 }
 
 // TestReloadUnixSocket: a unix socket path that stays keeps its socket
-// (the same file, never unlinked); a path that goes is removed and
-// refuses, as a fresh start without it would leave it.
+// (the same file, never unlinked), also when its pool is renamed; a path
+// that goes is removed and refuses, as a fresh start without it would
+// leave it.
 func TestReloadUnixSocket(t *testing.T) {
 	rs := startRedises(t, 1)
 	dir := t.TempDir()
@@ -642,9 +643,13 @@ func TestReloadUnixSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := dialRaw(t, p1)
-	mustReload(t, px, redisPoolYAML("alpha", p1, "  timeout: 1000\n", rs...)+redisPoolYAML("beta", p2, "", rs...))
+	// The pool on p1 is renamed and reconfigured: the socket stays.
+	mustReload(t, px, redisPoolYAML("renamed", p1, "  timeout: 1000\n", rs...)+redisPoolYAML("beta", p2, "", rs...))
 	if after, err := os.Stat(p1); err != nil || !os.SameFile(before, after) {
 		t.Errorf("the kept socket %s was replaced: %v", p1, err)
+	}
+	if names := poolNames(px); names != "renamed beta" {
+		t.Errorf("pools %q", names)
 	}
 	if got := c.roundTrip(cmd("PING")); got != "+PONG\r\n" {
 		t.Errorf("PING on the kept socket: %q", got)
