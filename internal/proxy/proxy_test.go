@@ -29,12 +29,21 @@ func startProxy(t testing.TB, yaml string) (*Proxy, string) {
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, yaml)
 	}
+	px := startProxyOpts(t, cfg, Options{})
+	return px, px.Pools()[0].Addr().String()
+}
+
+// startProxyOpts starts a proxy of cfg with opts (the tests' logger and
+// buffer size filled in) and shuts it down when the test ends.
+func startProxyOpts(t testing.TB, cfg *config.Config, opts Options) *Proxy {
+	t.Helper()
 	var logOut io.Writer = io.Discard
 	if testing.Verbose() {
 		logOut = os.Stderr
 	}
-	logger := logging.NewLogger(logOut, logging.NewVerbosity(logging.Info))
-	px, err := New(cfg, Options{Logger: logger, BufSize: 16384})
+	opts.Logger = logging.NewLogger(logOut, logging.NewVerbosity(logging.Info))
+	opts.BufSize = 16384
+	px, err := New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +57,7 @@ func startProxy(t testing.TB, yaml string) (*Proxy, string) {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-	return px, px.Pools()[0].Addr().String()
+	return px
 }
 
 // serverLines formats servers as a YAML servers: list.

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/shardproxy/shardproxy/internal/config"
-	"github.com/shardproxy/shardproxy/internal/logging"
 	"github.com/shardproxy/shardproxy/internal/testutil"
 )
 
@@ -29,27 +28,7 @@ const testGrace = 300 * time.Millisecond
 // (they must stay the same across reloads).
 func startReloadable(t *testing.T, yaml string) *Proxy {
 	t.Helper()
-	cfg := parseYAML(t, yaml)
-	var logOut io.Writer = io.Discard
-	if testing.Verbose() {
-		logOut = os.Stderr
-	}
-	logger := logging.NewLogger(logOut, logging.NewVerbosity(logging.Info))
-	px, err := New(cfg, Options{Logger: logger, BufSize: 16384, Grace: testGrace})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := px.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := px.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return px
+	return startProxyOpts(t, parseYAML(t, yaml), Options{Grace: testGrace})
 }
 
 func parseYAML(t *testing.T, yaml string) *config.Config {
